@@ -1,0 +1,1 @@
+"""Control API: the engine's Unix-socket server and its client."""

@@ -1,0 +1,89 @@
+"""Composition root: parse the command line and hand over to one sub-command module.
+
+argparse (stdlib) is used rather than click or typer: it costs ~1 ms to import, which keeps
+``devster --help`` and ``--version`` well under the 150 ms budget, and every sub-command
+module imports its heavy dependencies (pydantic, textual, docker, asyncssh) only inside its
+``run`` function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from devster_tui import __version__
+
+# (name, module, one-line help).  Each module provides ``add_arguments(parser)`` and
+# ``run(args) -> int`` and must not import heavy packages at module level.
+COMMANDS: tuple[tuple[str, str, str], ...] = ()
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_USAGE = 64
+
+
+class _CommandModule(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``-f/--file`` and ``--profile``, shared by every command that reads a project."""
+    parser.add_argument(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="project file (default: $DEVSTER_FILE, else devster.yaml/.yml/.py here or in "
+        "the nearest parent directory)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="activate a profile (repeatable); adds to the file's default profiles",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="devster",
+        description="A terminal cockpit for your running system: tasks, dependencies, "
+        "triggers, gates, pipes and layers, supervised and shown live.",
+    )
+    parser.add_argument("--version", action="version", version=f"devster {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        module = cast(_CommandModule, importlib.import_module(module_name))
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run devster with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module_name = getattr(args, "_module", None)
+    if module_name is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    module = cast(_CommandModule, importlib.import_module(module_name))
+    try:
+        return module.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `devster graph | head`: the reader went away; that is not an error.
+        try:
+            sys.stdout.close()
+        except OSError:
+            pass
+        return EXIT_OK

@@ -1,0 +1,1 @@
+"""Configuration: the YAML/Python project file turned into a validated, frozen model."""

@@ -1,0 +1,1 @@
+"""Executors: where a task runs (local, docker, ssh and layered chains of them)."""

@@ -1,0 +1,1 @@
+"""State core: events, the pure reducer, the store, the event log and the output store."""

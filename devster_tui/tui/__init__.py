@@ -1,0 +1,1 @@
+"""The Textual cockpit: a client of the state store that sends commands."""

@@ -1,0 +1,1 @@
+"""Watchers: file observers built on watchfiles."""
