@@ -97,7 +97,9 @@ class DockerLayer(_Model):
         if not modes and not self.labels:
             raise ValueError("a docker layer needs one of: container, image, build (or labels)")
         if len(modes) > 1:
-            raise ValueError(f"a docker layer takes only one of container, image, build; got {modes}")
+            raise ValueError(
+                f"a docker layer takes only one of container, image, build; got {modes}"
+            )
         return self
 
 
@@ -475,7 +477,9 @@ class StdinSpec(_Model):
     @model_validator(mode="after")
     def _at_most_one(self) -> StdinSpec:
         kinds = [
-            k for k, v in (("from", self.from_), ("file", self.file), ("console", self.console)) if v
+            k
+            for k, v in (("from", self.from_), ("file", self.file), ("console", self.console))
+            if v
         ]
         if len(kinds) > 1:
             raise ValueError(f"stdin takes one of from, file, console; got {kinds}")

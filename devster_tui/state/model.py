@@ -48,8 +48,9 @@ class Status(StrEnum):
     """Stopped by the user or at shutdown; never auto-restarted."""
 
 
-LIVE_STATUSES = frozenset({Status.STARTING, Status.RUNNING, Status.HEALTHY, Status.UNHEALTHY,
-                           Status.STOPPING})
+LIVE_STATUSES = frozenset(
+    {Status.STARTING, Status.RUNNING, Status.HEALTHY, Status.UNHEALTHY, Status.STOPPING}
+)
 """Statuses in which a process may exist."""
 
 FAILED_STATUSES = frozenset({Status.FAILED, Status.BLOCKED})
