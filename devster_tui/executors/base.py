@@ -94,8 +94,8 @@ class Process(Protocol):
         """Send a signal to the whole process group; a no-op once it has ended."""
         ...
 
-    async def stop(self, signum: int, timeout: float) -> ExitStatus:
-        """Signal the whole group, wait up to ``timeout``, then SIGKILL the whole group.
+    async def stop(self, signum: int, grace: float) -> ExitStatus:
+        """Signal the whole group, wait up to ``grace`` seconds, then SIGKILL the whole group.
 
         Returns once the leader is reaped and every group member is gone (or killed), and
         never waits unboundedly for EOF on the output pipes.
