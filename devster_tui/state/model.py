@@ -143,6 +143,14 @@ class TaskState:
     """Lines dropped by a ``drop`` pipe feeding this task."""
     last_event_seq: int = 0
     """Sequence number of the last event that changed this task."""
+    last_lines: tuple[str, ...] = ()
+    """Tail of the output of the last exit or failure (from task.exited / task.failed)."""
+    restart_policy: str = "no"
+    """Configured restart policy: ``no``, ``on-failure`` or ``always``."""
+    has_health: bool = False
+    """Whether a readiness check is configured."""
+    autostart: bool = True
+    """Whether the task starts with the engine (``devster up``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +170,12 @@ class EngineState:
     tasks: Mapping[str, TaskState] = field(default_factory=lambda: MappingProxyType({}))
     """Tasks by name, in definition order."""
     seq: int = 0
-    """Sequence number of the last applied event."""
+    """Sequence number of the last event that changed the state (events that change
+    nothing leave the state object untouched, so clients can compare by identity)."""
     mono: float = 0.0
-    """Monotonic time of the last applied event (clients add their own elapsed time)."""
+    """Monotonic time of that event (clients add their own elapsed time)."""
     wall: float = 0.0
-    """Wall time of the last applied event."""
+    """Wall time of that event."""
     warnings: tuple[str, ...] = ()
     """Recent warnings (at most 50)."""
     exit_code: int | None = None
