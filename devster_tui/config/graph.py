@@ -76,6 +76,8 @@ class TaskGraph:
     """Observer names in definition order."""
     observer_kinds: dict[str, str]
     """Observer name -> kind."""
+    watches: dict[str, str]
+    """``task`` and ``log`` observer name -> the (known) task it watches."""
     edges: tuple[Edge, ...]
     """Every edge between known names: per task in definition order, its dependency edges,
     then its trigger edges, then its pipe edges."""
@@ -97,6 +99,11 @@ class TaskGraph:
         names = tuple(project.tasks)
         known = set(names)
         observer_kinds = {name: obs.kind for name, obs in project.observers.items()}
+        watches: dict[str, str] = {}
+        for obs_name, obs in project.observers.items():
+            watched_spec = obs.task or obs.log
+            if watched_spec is not None and watched_spec.task in known:
+                watches[obs_name] = watched_spec.task
         edges: list[Edge] = []
         deps: dict[str, list[str]] = {n: [] for n in names}
         dependents: dict[str, list[str]] = {n: [] for n in names}
@@ -121,18 +128,13 @@ class TaskGraph:
                 observer = project.observers.get(obs_name)
                 if observer is None:
                     continue
-                watched: str | None = None
-                if observer.task is not None:
-                    watched = observer.task.task
-                elif observer.log is not None:
-                    watched = observer.log.task
                 edges.append(
                     Edge(
                         obs_name,
                         name,
                         "trigger",
                         observer_kind=observer.kind,
-                        watched=watched if watched in known else None,
+                        watched=watches.get(obs_name),
                     )
                 )
             if task.stdin is not None:
@@ -147,6 +149,7 @@ class TaskGraph:
             tasks=names,
             observers=tuple(project.observers),
             observer_kinds=observer_kinds,
+            watches=watches,
             edges=tuple(edges),
             _index={n: i for i, n in enumerate(names)},
             _deps={n: tuple(v) for n, v in deps.items()},
