@@ -18,7 +18,9 @@ from devster_tui import __version__
 
 # (name, module, one-line help).  Each module provides ``add_arguments(parser)`` and
 # ``run(args) -> int`` and must not import heavy packages at module level.
-COMMANDS: tuple[tuple[str, str, str], ...] = ()
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("replay", "devster_tui.commands.replay", "print the timeline and final state of an event log"),
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
