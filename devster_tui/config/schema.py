@@ -406,6 +406,18 @@ class HealthCheck(_Model):
     start_period: Duration = 0.0
     """Failures during this time after start do not count."""
 
+    @field_validator("tcp")
+    @classmethod
+    def _tcp_target(cls, value: int | str | None) -> int | str | None:
+        # A number out of range fails the Port branch and would pass as text: check it here.
+        if isinstance(value, str) and "${" not in value:
+            host, sep, port = value.rpartition(":")
+            if not port.isdigit() or (sep and not host):
+                raise ValueError(f"expected PORT or HOST:PORT, got {value!r}")
+            if not 1 <= int(port) <= 65535:
+                raise ValueError(f"a port must be between 1 and 65535, got {port}")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> HealthCheck:
         kinds = [k for k in HEALTH_KINDS if getattr(self, k) is not None]
