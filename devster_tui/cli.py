@@ -20,6 +20,8 @@ from devster_tui import __version__
 # ``run(args) -> int`` and must not import heavy packages at module level.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("replay", "devster_tui.commands.replay", "print the timeline and final state of an event log"),
+    ("validate", "devster_tui.commands.validate", "check the project file and report every error"),
+    ("schema", "devster_tui.commands.schema", "print the JSON Schema of project files"),
     ("graph", "devster_tui.commands.graph", "print the task graph (text, mermaid, dot or json)"),
 )
 
