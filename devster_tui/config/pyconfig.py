@@ -49,7 +49,8 @@ def _errors_from(exc: BaseException, file: Path, name: str) -> list[ConfigError]
     if isinstance(exc, ValidationError):
         out = []
         for err in exc.errors(include_url=False):
-            message = f"{err['msg']} (building {exc.title})"
+            text = str(err["msg"]).removeprefix("Value error, ")
+            message = f"{text} (building {exc.title})"
             out.append(ConfigError(name, line, 0, _loc(err["loc"]), message))
         return out
     if isinstance(exc, SystemExit):
