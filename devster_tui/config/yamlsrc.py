@@ -132,6 +132,13 @@ def _yaml_error(exc: Exception, file: str) -> ConfigError:
         message = (
             "unexpected ':' here (quote the value if it contains ': ', or fix the indentation)"
         )
+    elif "flow" in context and context_mark is not None and problem.startswith("expected"):
+        opened = _pos(context_mark)
+        bracket = "{" if "mapping" in context else "["
+        message = (
+            f"{problem}: is the '{bracket}' opened at line {opened.line} column {opened.col} "
+            "closed?"
+        )
     elif context:
         message = f"{problem} ({context})"
     if mark is None:
