@@ -198,7 +198,8 @@ def read_events(path: Path) -> tuple[list[Event], list[str]]:
 
 def _parse(chunk: bytes) -> Event | None:
     try:
-        return Event.from_json(chunk)
+        # surrogatepass: the writer encodes lone surrogates (from surrogateescape'd paths).
+        return Event.from_json(chunk.decode("utf-8", "surrogatepass"))
     except (ValueError, TypeError, RecursionError):
         return None
 
