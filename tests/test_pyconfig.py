@@ -68,6 +68,21 @@ def test_a_plain_mapping_is_validated_like_yaml(tmp_path: Path) -> None:
     assert project.tasks["a"].stop.timeout == 5.0
 
 
+def test_a_project_function_with_an_argument_receives_the_variables(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+        from devster_tui import Project, Task
+
+        def project(environ):
+            queues = environ["QUEUES"].split(",")
+            return Project(tasks={f"worker-{q}": Task(cmd=["work", q]) for q in queues})
+        """,
+    )
+    project, _ = load_python_project(path, {"QUEUES": "mail,billing"})
+    assert list(project.tasks) == ["worker-mail", "worker-billing"]
+
+
 def test_environ_given_to_the_file_is_the_mapping_passed_in(tmp_path: Path) -> None:
     path = _write(
         tmp_path,

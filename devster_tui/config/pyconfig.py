@@ -2,13 +2,15 @@
 
 For users who need loops and conditions.  The file builds a :class:`Project` with the same
 classes the YAML loader validates into (``from devster_tui import Project, Task, ...``) and
-exposes it as a module-level ``project`` (or a ``def project() -> Project``).  Every failure,
+exposes it as a module-level ``project``, or a function ``def project(environ) -> Project``
+(or without the argument).  Every failure,
 a pydantic ``ValidationError`` or any other exception, becomes a :class:`ConfigError` carrying
 the line of the user's file where it happened, found by walking the traceback.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import runpy
 import sys
@@ -24,7 +26,8 @@ from devster_tui.config.errors import ConfigError, ConfigErrors, KeyPath, Source
 from devster_tui.config.schema import Project
 
 ENTRY_POINT = "project"
-"""The module-level name a ``devster.py`` binds: a Project, or a function returning one."""
+"""The module-level name a ``devster.py`` binds: a Project, or a function returning one
+(called with the variables mapping when it takes an argument)."""
 
 
 def _user_line(tb: TracebackType | None, file: Path) -> int:
@@ -69,6 +72,20 @@ def _forget_modules_under(directory: Path, before: set[str]) -> None:
             del sys.modules[mod_name]
 
 
+def _takes_argument(function: Any) -> bool:
+    """Whether ``function`` accepts one positional argument (``def project(environ)``)."""
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return bool(positional)
+
+
 def _run(file: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     directory = str(file.parent)
     before = set(sys.modules)
@@ -93,8 +110,9 @@ def load_python_project(
     """Run a ``devster.py`` and return the project it builds.
 
     The file runs with its own directory on ``sys.path`` (so it can import helpers next to
-    it) and a read-only mapping ``environ`` in its globals: the variables it should read
-    instead of ``os.environ`` (the same ones YAML interpolation sees).
+    it).  It reads variables from ``environ``: the argument of ``def project(environ)``, or
+    the same read-only mapping as a global of the file; these are the variables that YAML
+    interpolation would see.
 
     Args:
         file: The Python project file.
@@ -114,7 +132,7 @@ def load_python_project(
         namespace = _run(path, env)
         value = namespace.get(ENTRY_POINT)
         if callable(value) and not isinstance(value, Project):
-            value = value()
+            value = value(MappingProxyType(dict(env))) if _takes_argument(value) else value()
         if isinstance(value, Mapping):
             value = Project.model_validate(dict(value))
     except ConfigErrors:
