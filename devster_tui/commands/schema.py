@@ -52,6 +52,34 @@ def _fix(node: Any) -> None:
             _fix(value)
 
 
+def _string_forms() -> dict[str, dict[str, Any]]:
+    """Models that also accept a string in YAML (their ``_from_string`` validators)."""
+    from typing import get_args
+
+    from devster_tui.config.schema import RestartPolicyName
+
+    return {
+        "Layer": {"const": "local", "description": "The local layer."},
+        "RestartPolicy": {
+            "enum": list(get_args(RestartPolicyName)),
+            "description": "Just the policy name.",
+        },
+        "StdinSpec": {
+            "type": "string",
+            "description": "console, none, or a stream: TASK, TASK.stdout, TASK.stderr.",
+        },
+    }
+
+
+def _add_string_forms(definitions: dict[str, Any]) -> None:
+    for name, form in _string_forms().items():
+        model = definitions.get(name)
+        if model is None:
+            continue
+        outer = {k: model.pop(k) for k in ("title", "description") if k in model}
+        definitions[name] = {**outer, "anyOf": [model, form]}
+
+
 def project_schema() -> dict[str, Any]:
     """The JSON Schema of a project file, with ``$schema``, ``title`` and ``x-`` keys allowed.
 
@@ -62,6 +90,7 @@ def project_schema() -> dict[str, Any]:
 
     generated = Project.model_json_schema(by_alias=True)
     _fix(generated)
+    _add_string_forms(generated.get("$defs", {}))
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "devster project file",
