@@ -1,0 +1,1 @@
+"""Cockpit screens: help, confirmation, stdin, task detail, graph and multi-pane views."""

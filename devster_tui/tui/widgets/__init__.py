@@ -1,0 +1,1 @@
+"""Cockpit widgets: the task table, the log pane and the status bar."""
