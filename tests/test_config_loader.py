@@ -153,7 +153,7 @@ def test_all_errors_of_a_file_are_reported_in_one_run(tmp_path: Path) -> None:
         "    env: {URL: '${NOPE}'}\n"  # 5: unset variable
         "    autostart: on\n"  # 6: YAML 1.1 bool
         "    ports: {http: 70000}\n"  # 7: port range
-        "    depends_on: [ghost]\n",  # 8: unknown task (semantic; reported with the rest)
+        "    depends_on: [ghost]\n",  # 8: semantic checks need a valid model: not reported
     )
     with pytest.raises(ConfigErrors) as caught:
         load_project(path, environ={})
