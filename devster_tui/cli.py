@@ -19,6 +19,12 @@ from devster_tui import __version__
 # (name, module, one-line help).  Each module provides ``add_arguments(parser)`` and
 # ``run(args) -> int`` and must not import heavy packages at module level.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "up",
+        "devster_tui.commands.up",
+        "start and supervise the tasks (TUI, or --no-tui)",
+    ),
+    ("run", "devster_tui.commands.run", "run jobs and their dependencies; exit with their result"),
     ("replay", "devster_tui.commands.replay", "print the timeline and final state of an event log"),
     ("validate", "devster_tui.commands.validate", "check the project file and report every error"),
     ("schema", "devster_tui.commands.schema", "print the JSON Schema of project files"),

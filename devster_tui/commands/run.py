@@ -1,0 +1,55 @@
+"""``devster run JOB...``: run jobs with what they depend on, stream their output, exit with
+their result — the way to gate tests in scripts and CI.
+
+Exit status:
+  0    every named job succeeded
+  1    a named job failed, timed out, or was blocked by a dependency
+  2    the project file is missing or invalid, a task does not exist, or a named task is a
+       service (services never finish; use ``devster up``)
+  130  stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM
+
+The dependencies ``run`` started are stopped (in reverse order) once the jobs are done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from devster_tui.commands.up import load, supervise_headless, unknown_tasks
+from devster_tui.commands.validate import add_arguments as add_config_options
+
+EXIT_CONFIG = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``-f``, ``--profile`` and the job names."""
+    add_config_options(parser)
+    parser.add_argument("tasks", nargs="+", metavar="JOB", help="jobs to run")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``devster run``."""
+    loaded = load(args)
+    if loaded is None:
+        return EXIT_CONFIG
+    names: list[str] = list(dict.fromkeys(args.tasks))
+    missing = unknown_tasks(loaded, names)
+    if missing:
+        sys.stderr.write(f"devster: no such task: {', '.join(missing)}\n")
+        return EXIT_CONFIG
+    services = [n for n in names if loaded.project.tasks[n].kind != "job"]
+    if services:
+        sys.stderr.write(
+            f"devster run: {', '.join(services)} "
+            f"{'is a service' if len(services) == 1 else 'are services'}: services never "
+            "finish; name jobs (kind: job), or use 'devster up'\n"
+        )
+        return EXIT_CONFIG
+    from devster_tui.engine.supervisor import Engine
+
+    async def main() -> int:
+        return await supervise_headless(Engine(loaded), names, until=names)
+
+    return asyncio.run(main())

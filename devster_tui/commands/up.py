@@ -1,0 +1,146 @@
+"""``devster up [TASK...]``: start the project and supervise it, in the TUI or headless.
+
+Exit status (headless and TUI alike):
+  0    every task ended fine (or was running fine when you stopped devster with ``q``)
+  1    a task failed, was blocked, or ended with an unsuccessful exit
+  2    the project file is missing or invalid, or a named task does not exist
+  130  stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devster_tui.commands.validate import add_arguments as add_config_options
+from devster_tui.commands.validate import display_name
+
+if TYPE_CHECKING:
+    from devster_tui.config.loader import LoadedProject
+    from devster_tui.engine.supervisor import Engine
+
+EXIT_CONFIG = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``-f``, ``--profile``, ``--no-tui`` and the task names."""
+    add_config_options(parser)
+    parser.add_argument(
+        "--no-tui",
+        action="store_true",
+        help="print 'task | line' output and status lines instead of opening the TUI "
+        "(the default when stdout is not a terminal)",
+    )
+    parser.add_argument(
+        "tasks",
+        nargs="*",
+        metavar="TASK",
+        help="start only these tasks and what they depend on (default: every autostart task)",
+    )
+
+
+def load(args: argparse.Namespace) -> LoadedProject | None:
+    """Find and load the project named by ``-f``/``--profile``; report errors on stderr.
+
+    Returns:
+        The loaded project, or None after printing why it could not be loaded.
+    """
+    from devster_tui.config.discover import DiscoveryError, find_config
+    from devster_tui.config.errors import ConfigErrors
+    from devster_tui.config.loader import load_project
+
+    try:
+        file = find_config(args.file)
+    except DiscoveryError as exc:
+        sys.stderr.write(f"devster: {exc}\n")
+        return None
+    try:
+        return load_project(Path(display_name(file)), args.profile)
+    except ConfigErrors as exc:
+        sys.stderr.write("".join(f"{error}\n" for error in exc.errors))
+        return None
+
+
+def unknown_tasks(loaded: LoadedProject, names: Sequence[str]) -> list[str]:
+    """The names in ``names`` that are not tasks of the project."""
+    return [name for name in names if name not in loaded.project.tasks]
+
+
+async def supervise_headless(
+    engine: Engine,
+    selection: Sequence[str],
+    *,
+    until: Sequence[str] | None = None,
+) -> int:
+    """Start ``selection``, print everything until the end, and stop.
+
+    Args:
+        engine: A fresh engine.
+        selection: Tasks to start (with their dependencies); empty for autostart tasks.
+        until: Stop the engine once these tasks' lifecycles end (``devster run``); None
+            waits for every task (``devster up``).
+
+    Returns:
+        The exit status.
+    """
+    from devster_tui.engine.headless import HeadlessPrinter
+
+    out = sys.stdout.buffer
+    printer = HeadlessPrinter(
+        engine.store,
+        engine.output,
+        out,
+        tasks=list(engine.tasks),
+        color=out.isatty(),
+        on_activity=engine.on_output_activity,
+    )
+    printing = asyncio.create_task(printer.run())
+    remove_handlers = engine.install_signal_handlers()
+    try:
+        await engine.start(selection)
+        if until is None:
+            await engine.wait_finished()
+            code = await engine.shutdown(reason="finished")
+        else:
+            await engine.wait_tasks(until)
+            result = engine.exit_code(until)
+            code = await engine.shutdown(reason="finished")
+            if engine.interrupted is None:
+                code = result
+    finally:
+        remove_handlers()
+        await printer.aclose()
+        printing.cancel()
+        await asyncio.gather(printing, return_exceptions=True)
+        await engine.close()
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``devster up``."""
+    loaded = load(args)
+    if loaded is None:
+        return EXIT_CONFIG
+    missing = unknown_tasks(loaded, args.tasks)
+    if missing:
+        sys.stderr.write(f"devster: no such task: {', '.join(missing)}\n")
+        return EXIT_CONFIG
+    from devster_tui.engine.supervisor import Engine
+
+    want_tui = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
+    if want_tui:
+        try:
+            from devster_tui.tui.app import run_cockpit
+        except ImportError:
+            sys.stderr.write("devster: the TUI is not available; running headless\n")
+        else:
+            return int(run_cockpit(Engine(loaded), list(args.tasks)))
+
+    async def main() -> int:
+        return await supervise_headless(Engine(loaded), list(args.tasks))
+
+    return asyncio.run(main())

@@ -1,0 +1,482 @@
+"""The engine: supervises every task of a loaded project and answers clients' commands.
+
+Why this shape: the :class:`Engine` owns the store (state + event log), the output store
+and one :class:`~devster_tui.engine.runner.TaskRunner` per task, and it is the only
+:class:`~devster_tui.state.commands.Controller` clients talk to.  Runners start in
+topological order by waiting for their own dependencies (so independent tasks start in
+parallel), the engine applies the per-dependency rules when a dependency restarts or
+fails, and shutdown stops tasks level by level in reverse order.  Nothing here formats text
+for people: everything becomes an event, and clients (TUI, headless printer) render them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal as _signal
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devster_tui import __version__
+from devster_tui.config.graph import TaskGraph
+from devster_tui.config.schema import Task
+from devster_tui.engine.runner import RunnerContext, StateWaiter, TaskRunner
+from devster_tui.executors.base import Executor
+from devster_tui.state.clock import Clock, SystemClock
+from devster_tui.state.commands import OBSERVE_GUARDED, Command, CommandResult
+from devster_tui.state.eventlog import EventLog
+from devster_tui.state.events import Event, T
+from devster_tui.state.model import FAILED_STATUSES, EngineState, Status
+from devster_tui.state.output import OutputStore
+from devster_tui.state.store import Store
+
+if TYPE_CHECKING:
+    from devster_tui.config.loader import LoadedProject
+    from devster_tui.engine.procs import ProcRegistry
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+"""Every task ended fine (or is still fine when the engine was asked to stop)."""
+EXIT_FAILED = 1
+"""A task failed, was blocked, or ended with an unsuccessful exit."""
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C (SIGINT)."""
+EXIT_TERMINATED = 143
+"""Stopped by SIGTERM."""
+
+
+class Engine:
+    """Supervisor + state store + output store for one project; a ``Controller``."""
+
+    def __init__(
+        self,
+        loaded: LoadedProject,
+        clock: Clock | None = None,
+        executor: Executor | None = None,
+        state_dir: Path | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Build an engine; nothing runs until :meth:`start`.
+
+        Args:
+            loaded: The validated project.
+            clock: Time source for events and policy (default: system clocks).
+            executor: Starts processes (default: the local executor).
+            state_dir: Where the event log, output logs and process records go (default:
+                the project's ``state_dir`` beside the project file).
+            rng: Random source for backoff jitter.
+        """
+        self.loaded = loaded
+        """The project being run."""
+        project = loaded.project
+        self.state_dir = state_dir if state_dir is not None else loaded.root / project.state_dir
+        """Directory of the event log, output logs and process records (0700)."""
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        """The injected clock."""
+        self._own_executor = executor is None
+        self._executor_arg = executor
+        self._executor: Executor | None = executor
+        self.store = Store(self.clock, EventLog(self.state_dir / "events"))
+        """State and event log."""
+        self.output = OutputStore(
+            self.state_dir / "logs",
+            memory_lines=project.logs.memory_lines,
+            max_bytes=project.logs.max_bytes,
+            backups=project.logs.backups,
+        )
+        """Output of every task."""
+        self.graph = TaskGraph.from_project(project)
+        """The task graph."""
+        self.tasks: dict[str, Task] = {
+            name: task for name, task in project.tasks.items() if self._profile_active(task)
+        }
+        """Tasks active under the current profiles, in definition order."""
+        self.selected: list[str] = []
+        """Tasks started by :meth:`start` (the selection's closure), in start order."""
+        self.interrupted: int | None = None
+        """The signal that asked the engine to stop (SIGINT/SIGTERM), if any."""
+        self._rng = rng if rng is not None else random.Random()
+        self._waiter = StateWaiter()
+        self._runners: dict[str, TaskRunner] = {}
+        self._settled = asyncio.Event()
+        self._output_listeners: list[Callable[[], None]] = []
+        self._shutdown_task: asyncio.Task[int] | None = None
+        self._shutting_down = False
+        self._force = False
+        self._closed = False
+        self._background: set[asyncio.Future[object]] = set()
+        self._registry: ProcRegistry | None = None
+        self._unsubscribe = self.store.subscribe(self._on_event)
+
+    # ------------------------------------------------------------------ setup
+
+    def _profile_active(self, task: Task) -> bool:
+        if not task.profiles:
+            return True
+        return bool(set(task.profiles) & set(self.loaded.profiles))
+
+    def _make_executor(self) -> Executor:
+        if self._executor is None:
+            from devster_tui.engine.procs import ProcRegistry
+            from devster_tui.executors.local import LocalExecutor
+
+            self._registry = ProcRegistry(self.state_dir)
+            self._executor = LocalExecutor(listener=self._registry)
+        return self._executor
+
+    def _task_env(self, task: Task) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.loaded.variables)
+        if task.environment is not None:
+            environment = self.loaded.project.environments.get(task.environment)
+            if environment is not None:
+                env.update(environment.env)
+        if task.env_file is not None:
+            from devster_tui.config.envfile import read_env_file
+
+            files = [task.env_file] if isinstance(task.env_file, str) else task.env_file
+            for name in files:
+                env.update(read_env_file(self.loaded.root / name))
+        env.update(task.env)
+        return env
+
+    def _build_runners(self) -> None:
+        from devster_tui.engine.ports import check_ports
+
+        ctx = RunnerContext(
+            store=self.store,
+            output=self.output,
+            executor=self._make_executor(),
+            clock=self.clock,
+            root=self.loaded.root,
+            waiter=self._waiter,
+            check_ports=check_ports,
+            rng=self._rng,
+            on_output_activity=self._output_activity,
+            on_settled=self._on_settled,
+        )
+        known = frozenset(self.tasks)
+        for name, task in self.tasks.items():
+            self._runners[name] = TaskRunner(name, task, ctx, self._task_env(task), known)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, selection: Sequence[str] = ()) -> None:
+        """Clean up orphans, announce the tasks and start the selection.
+
+        Args:
+            selection: Task names to start with what they depend on (empty: every task
+                with ``autostart`` and what they depend on).
+
+        Raises:
+            KeyError: for a task name that is not defined (or not active in the profiles).
+        """
+        unknown = [name for name in selection if name not in self.tasks]
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        from devster_tui.engine.procs import cleanup_orphans
+
+        for orphan in await asyncio.to_thread(cleanup_orphans, self.state_dir):
+            self.store.dispatch(T.ORPHAN_KILLED, orphan.task, pid=orphan.pid, pgid=orphan.pgid)
+        project = self.loaded.project
+        self.store.dispatch(
+            T.ENGINE_STARTED,
+            project=project.name or self.loaded.root.name,
+            config_file=str(self.loaded.file),
+            pid=os.getpid(),
+            tasks=list(self.tasks),
+            version=__version__,
+        )
+        for name, task in self.tasks.items():
+            self.store.dispatch(T.TASK_DEFINED, name, **_defined_data(task, self.tasks))
+        self._build_runners()
+        roots = list(selection) or [n for n, t in self.tasks.items() if t.autostart]
+        self.selected = [n for n in self.graph.closure(roots) if n in self.tasks]
+        for name in self.selected:
+            self._runners[name].start("start")
+
+    def runner(self, name: str) -> TaskRunner:
+        """The runner of task ``name``.
+
+        Raises:
+            KeyError: for an unknown task.
+        """
+        return self._runners[name]
+
+    @property
+    def finished(self) -> bool:
+        """Whether no task lifecycle is active (nothing runs, waits or backs off)."""
+        return not any(r.active for r in self._runners.values())
+
+    async def wait_finished(self) -> None:
+        """Wait until no task lifecycle is active."""
+        await self.wait_tasks(list(self._runners))
+
+    async def wait_tasks(self, names: Sequence[str]) -> None:
+        """Wait until the lifecycles of ``names`` have all ended."""
+        while any(self._runners[n].active for n in names if n in self._runners):
+            self._settled.clear()
+            await self._settled.wait()
+
+    def _on_settled(self, _runner: TaskRunner) -> None:
+        self._settled.set()
+
+    def exit_code(self, names: Sequence[str] | None = None) -> int:
+        """0 if every task in ``names`` (default: the started ones) ended fine, else 1.
+
+        A task counts as not fine when it is failed or blocked, or when its last run ended
+        unsuccessfully and nothing restarted it.
+        """
+        state = self.store.state
+        for name in names if names is not None else self.selected:
+            task = state.tasks.get(name)
+            if task is None:
+                continue
+            if task.status in FAILED_STATUSES:
+                return EXIT_FAILED
+            if task.status is Status.EXITED and task.last_exit is not None:
+                if not task.last_exit.success:
+                    return EXIT_FAILED
+        return EXIT_OK
+
+    async def shutdown(self, force: bool = False, reason: str = "request") -> int:
+        """Stop every task in reverse dependency order and close the logs.
+
+        Calling it again while a graceful shutdown runs with ``force=True`` escalates to
+        SIGKILL of every remaining process group.
+
+        Args:
+            force: Kill at once instead of each task's graceful stop.
+            reason: ``request``, ``signal`` or ``finished`` (recorded).
+
+        Returns:
+            The engine's exit code (see :meth:`exit_code`; 130/143 after SIGINT/SIGTERM).
+        """
+        if force:
+            self._force = True
+            for runner in self._runners.values():
+                runner.kill()
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.create_task(self._shutdown(force, reason))
+        return await asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self, force: bool, reason: str) -> int:
+        self._shutting_down = True
+        self.store.dispatch(T.ENGINE_STOPPING, reason=reason, force=force)
+        try:
+            levels = self.graph.levels()
+        except ValueError:
+            levels = [list(self.tasks)]
+        for level in reversed(levels):
+            runners = [self._runners[n] for n in level if n in self._runners]
+            await asyncio.gather(
+                *(r.stop("shutdown", force=self._force) for r in runners if r.active)
+            )
+        code = self.exit_code()
+        if self.interrupted == _signal.SIGINT:
+            code = EXIT_INTERRUPTED
+        elif self.interrupted == _signal.SIGTERM:
+            code = EXIT_TERMINATED
+        self.store.dispatch(T.ENGINE_STOPPED, exit_code=code)
+        await self.close()
+        return code
+
+    async def close(self) -> None:
+        """Release the event log, output files and the executor (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._unsubscribe()
+        self.output.close()
+        eventlog = self.store.eventlog
+        if eventlog is not None:
+            eventlog.close()
+        executor = self._executor
+        if self._own_executor and executor is not None:
+            closer = getattr(executor, "aclose", None)
+            if closer is not None:
+                await closer()
+            else:
+                sync_close = getattr(executor, "close", None)
+                if sync_close is not None:
+                    sync_close()
+        if self._registry is not None:
+            self._registry.close()
+
+    def install_signal_handlers(self) -> Callable[[], None]:
+        """First SIGINT/SIGTERM stops gracefully, a second one kills at once.
+
+        Returns:
+            A function that removes the handlers.
+        """
+        loop = asyncio.get_running_loop()
+        signals = (_signal.SIGINT, _signal.SIGTERM)
+
+        def handle(signum: int) -> None:
+            if self.interrupted is None:
+                self.interrupted = signum
+                self._spawn(self.shutdown(False, "signal"))
+            else:
+                self._spawn(self.shutdown(True, "signal"))
+
+        for signum in signals:
+            loop.add_signal_handler(signum, handle, signum)
+
+        def remove() -> None:
+            for signum in signals:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(signum)
+
+        return remove
+
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        future: asyncio.Future[object] = asyncio.ensure_future(coro)
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ output
+
+    def on_output_activity(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call ``fn()`` after every output chunk is stored (keep it cheap: set a flag).
+
+        Returns:
+            A function that unsubscribes ``fn``.
+        """
+        self._output_listeners.append(fn)
+
+        def remove() -> None:
+            if fn in self._output_listeners:
+                self._output_listeners.remove(fn)
+
+        return remove
+
+    def _output_activity(self) -> None:
+        for fn in self._output_listeners:
+            fn()
+
+    # ------------------------------------------------------------------ rules
+
+    def _on_event(self, event: Event, state: EngineState) -> None:
+        self._waiter.notify()
+        if self._shutting_down or event.task is None or event.task not in self._runners:
+            return
+        dep = event.task
+        data = event.data
+        if event.type == T.TASK_STARTING and data.get("reason") != "start":
+            self._apply_rules(dep, "on_restart", f"dependency {dep} restarted")
+        elif event.type == T.TASK_FAILED or (
+            event.type == T.TASK_EXITED and not data.get("success") and not data.get("stopped")
+        ):
+            self._apply_rules(dep, "on_failure", f"dependency {dep} failed")
+
+    def _apply_rules(self, dep: str, which: str, why: str) -> None:
+        for name in self.graph.direct_dependents(dep):
+            runner = self._runners.get(name)
+            spec = self.tasks[name].dependencies.get(dep) if name in self.tasks else None
+            if runner is None or spec is None or not runner.live:
+                continue
+            rule = spec.on_restart if which == "on_restart" else spec.on_failure
+            if rule == "restart":
+                self._spawn(runner.restart("dependency"))
+            elif rule == "stop":
+                self._spawn(runner.stop("dependency"))
+            else:
+                continue
+            self.store.dispatch(T.WARNING, name, message=f"{name}: {rule} because {why}")
+
+    # ------------------------------------------------------------------ commands
+
+    async def execute(self, command: Command) -> CommandResult:
+        """Carry out a client's command (see :class:`~devster_tui.state.commands.Command`)."""
+        action = command.action
+        if action == "shutdown":
+            self.store.dispatch(
+                T.COMMAND, action=action, by=command.by, confirmed=command.confirmed
+            )
+            await self.shutdown(command.force, "request")
+            return CommandResult(True, "stopped")
+        unknown = [n for n in command.tasks if n not in self._runners]
+        if unknown:
+            return CommandResult(False, f"unknown task: {', '.join(unknown)}")
+        if not command.tasks:
+            return CommandResult(False, f"{action}: name at least one task")
+        if action in OBSERVE_GUARDED and not command.confirmed:
+            observed = [n for n in command.tasks if self.tasks[n].mode == "observe"]
+            if observed:
+                return CommandResult(
+                    False,
+                    f"{', '.join(observed)} is read-only (mode: observe); confirm to {action}",
+                    needs_confirmation=True,
+                )
+        if self._shutting_down:
+            return CommandResult(False, "the engine is stopping")
+        for name in command.tasks:
+            self.store.dispatch(
+                T.COMMAND, name, action=action, by=command.by, confirmed=command.confirmed
+            )
+        if action == "start":
+            started = self._start_with_dependencies(command.tasks)
+            return CommandResult(True, f"started {', '.join(started)}" if started else "running")
+        if action == "stop":
+            await asyncio.gather(
+                *(self._runners[n].stop("user", force=command.force) for n in command.tasks)
+            )
+            return CommandResult(True, f"stopped {', '.join(command.tasks)}")
+        if action in ("restart", "trigger"):
+            reason = "restart" if action == "restart" else "trigger"
+            if action == "trigger":
+                for name in command.tasks:
+                    self.store.dispatch(T.TASK_TRIGGERED, name, trigger="user", detail="")
+            for name in command.tasks:
+                if not self._runners[name].active:
+                    self._start_with_dependencies([name], reason)
+                else:
+                    await self._runners[name].restart(reason)
+            return CommandResult(True, f"{action}ed {', '.join(command.tasks)}")
+        if action == "set_autorestart":
+            for name in command.tasks:
+                current = self.store.state.tasks[name].autorestart
+                enabled = (not current) if command.enabled is None else command.enabled
+                self.store.dispatch(T.TASK_AUTORESTART, name, enabled=enabled)
+            return CommandResult(True, "auto-restart updated")
+        return CommandResult(False, f"{action}: not supported by this engine")
+
+    def _start_with_dependencies(self, names: Sequence[str], reason: str = "start") -> list[str]:
+        """Start ``names`` plus dependencies that never ran or were stopped."""
+        state = self.store.state
+        started: list[str] = []
+        for name in self.graph.closure(names):
+            runner = self._runners.get(name)
+            if runner is None or runner.active:
+                continue
+            status = state.tasks[name].status if name in state.tasks else Status.DEFINED
+            if name in names or status in (Status.DEFINED, Status.STOPPED):
+                runner.start(reason if name in names else "start")
+                started.append(name)
+                if name not in self.selected:
+                    self.selected.append(name)
+        return started
+
+
+def _defined_data(task: Task, tasks: Mapping[str, Task]) -> dict[str, object]:
+    return {
+        "kind": task.kind,
+        "depends_on": {d: spec.condition for d, spec in task.dependencies.items() if d in tasks},
+        "triggers": list(task.triggers),
+        "mode": task.mode,
+        "has_health": task.health is not None,
+        "ports": dict(task.ports),
+        "host": None,
+        "autostart": task.autostart,
+        "restart_policy": task.restart.policy,
+        "stdin": task.stdin.sources if task.stdin is not None else [],
+        "environment": task.environment,
+    }
