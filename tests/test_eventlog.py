@@ -212,3 +212,13 @@ def test_non_ascii_and_surrogate_payloads_round_trip(tmp_path: Path) -> None:
     events, warnings = read_events(tmp_path)
     assert warnings == []
     assert events[0].data["message"] == "héllo ── \u2028 \x00 \ud800"
+
+
+def test_payload_json_cannot_express_is_recorded_as_text(tmp_path: Path) -> None:
+    log = EventLog(tmp_path)
+    store = Store(clock=FakeClock(), eventlog=log)
+    store.dispatch(T.WARNING, message="x", where=tmp_path, codes=(1, 2))
+    log.close()
+    events, warnings = read_events(tmp_path)
+    assert warnings == []
+    assert events[0].data["where"] == str(tmp_path) and events[0].data["codes"] == [1, 2]

@@ -18,6 +18,7 @@ rolls over to the next at ``segment_bytes``.  The directory is 0700, files 0600.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -114,11 +115,14 @@ class EventLog:
 
         Raises:
             OSError: when the write fails (disk full ...); the log stays usable.
-            ValueError: when the log is closed.
+            ValueError: when the log is closed, or the payload is circular.
         """
         if self._fd is None:
             raise ValueError("event log is closed")
-        record = (event.to_json() + "\n").encode("utf-8", "surrogatepass")
+        # default=str: a payload value JSON cannot express (a Path, an enum) is recorded as
+        # its text instead of losing the whole event.
+        text = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False, default=str)
+        record = (text + "\n").encode("utf-8", "surrogatepass")
         if self._size > 0 and self._size + len(record) > self._segment_bytes:
             self._open_next()
         fd = self._fd

@@ -119,7 +119,7 @@ class Store:
         if self._eventlog is not None:
             try:
                 self._eventlog.append(event)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, TypeError) as exc:
                 if not self._log_failed:
                     log.error("event log write failed, events are not recorded: %s", exc)
                 self._log_failed = True
