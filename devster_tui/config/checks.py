@@ -34,16 +34,16 @@ def did_you_mean(name: str, candidates: Iterable[str], what: str) -> str:
         Text to append to an error message, starting with ``"; "`` (or ``""``).
     """
     known = list(candidates)
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if not close:
-        # Short names and abbreviations: `bd` for `db`, `prod` for `production`.
-        low = name.lower()
-        close = [k for k in known if sorted(k.lower()) == sorted(low)]
-        close += [
-            k
-            for k in known
-            if len(low) >= 3 and (k.lower().startswith(low) or low.startswith(k.lower()))
-        ]
+    low = name.lower()
+    # A different case or swapped letters (`bd` for `db`) first, then difflib's ratio, then
+    # abbreviations (`prod` for `production`).
+    close = [k for k in known if sorted(k.lower()) == sorted(low)]
+    close += difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close += [
+        k
+        for k in known
+        if len(low) >= 3 and (k.lower().startswith(low) or low.startswith(k.lower()))
+    ]
     if close:
         return f"; did you mean {close[0]!r}?"
     if not known:
