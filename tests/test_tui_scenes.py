@@ -17,7 +17,7 @@ from typing import Any
 from devster_tui.state.clock import FakeClock
 from devster_tui.state.commands import Command, CommandResult
 from devster_tui.state.eventlog import read_events
-from devster_tui.state.events import T, Event
+from devster_tui.state.events import Event, T
 from devster_tui.state.output import OutputStore
 from devster_tui.state.store import Store
 
@@ -164,8 +164,17 @@ def _main_scene() -> _Recorder:
     r.run("build", 101)
     r.out("build", "stdout", "\x1b[1mcompiling\x1b[0m 12 modules")
     r.out("build", "stdout", "[bold]not markup[/bold] 10%\r50%\r100% done")
-    r.ev(T.TASK_EXITED, "build", run=1, code=0, signal=None, success=True, duration=2.0,
-         stopped=False, last_lines=[])
+    r.ev(
+        T.TASK_EXITED,
+        "build",
+        run=1,
+        code=0,
+        signal=None,
+        success=True,
+        duration=2.0,
+        stopped=False,
+        last_lines=[],
+    )
     r.ev(T.TASK_SUCCEEDED, "build", run=1, duration=2.0)
     r.run("db", 102)
     r.out("db", "stdout", "database system is ready to accept connections")
@@ -182,8 +191,13 @@ def _main_scene() -> _Recorder:
     r.ev(T.TASK_HEALTH, "api", healthy=True, probe="health", detail="200 OK", failures=0)
     r.run("errors", 105)
     r.out("errors", "stdout", "ERROR upstream timeout")
-    r.ev(T.TASK_GATE, "integration", observer="go-integration", prompt="Run integration tests?",
-         waiting=True)
+    r.ev(
+        T.TASK_GATE,
+        "integration",
+        observer="go-integration",
+        prompt="Run integration tests?",
+        waiting=True,
+    )
     r.run("prod-logs", 106)
     r.out("prod-logs", "stdout", "2024-01-01T00:00:00Z app started")
     r.run("shell", 107)
@@ -223,8 +237,17 @@ def _gate_scene() -> _Recorder:
     r.define("integration", kind="job", triggers=["go"], depends_on={"unit": "succeeded"})
     r.run("unit", 301)
     r.out("unit", "stdout", "\x1b[32m42 passed\x1b[0m in 0.8s")
-    r.ev(T.TASK_EXITED, "unit", run=1, code=0, signal=None, success=True, duration=0.8,
-         stopped=False, last_lines=[])
+    r.ev(
+        T.TASK_EXITED,
+        "unit",
+        run=1,
+        code=0,
+        signal=None,
+        success=True,
+        duration=0.8,
+        stopped=False,
+        last_lines=[],
+    )
     r.ev(T.TASK_SUCCEEDED, "unit", run=1, duration=0.8)
     r.ev(T.TASK_GATE, "integration", observer="go", prompt="Run integration tests?", waiting=True)
     r.clock.advance(3.0)

@@ -210,7 +210,7 @@ class LogView(ScrollView, can_focus=True):
     def _scroll_programmatic(self, y: int) -> None:
         self._programmatic = True
         try:
-            self.scroll_to(y=y, animate=False, immediate=True)
+            self.scroll_to(y=y, animate=False, force=True)
         finally:
             self._programmatic = False
 
