@@ -41,8 +41,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, format: str, *args: object) -> None:
-        """Log requests on stderr (devster shows stdout and stderr apart)."""
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        """Log requests on stderr (devster shows stdout and stderr apart), except probes."""
+        if not self.path.startswith("/health"):
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
 def main() -> int:
