@@ -181,8 +181,6 @@ def _owner_alive(raw: dict[str, Any]) -> bool:
         pid = int(owner["pid"])
     except (KeyError, TypeError, ValueError):
         return False
-    if pid == os.getpid():
-        return False  # an earlier engine of ours with our pid: not alive (we are new)
     now = start_time(pid)
     return now is not None and now == owner.get("start")
 
