@@ -365,9 +365,12 @@ class CockpitApp(App[int]):
         if self.read_only:
             self.send("send_stdin", task=task)
             return
-        if "console" not in task.stdin_from:
+        piped = [ref for ref in task.stdin_from if ref != "console"]
+        if piped:
             self.notify(
-                f"{task.name} does not declare stdin: console", severity="warning", markup=False
+                f"{task.name} reads stdin from {', '.join(piped)}, not the console",
+                severity="warning",
+                markup=False,
             )
             return
         from devster_tui.tui.screens.dialogs import StdinScreen
