@@ -160,13 +160,13 @@ def test_typing_into_console_stdin_task_sends_each_line_with_newline() -> None:
     run(test, app)
 
 
-def test_stdin_prompt_refused_for_task_without_console_stdin() -> None:
+def test_stdin_prompt_refused_for_task_whose_stdin_is_piped() -> None:
     app, ctl = make_app(load_scene("main"))
 
     async def test(pilot: Pilot[int], app: CockpitApp) -> None:
-        await select(pilot, app, "db")
+        await select(pilot, app, "errors")
         await pilot.press("i")
-        await until(pilot, lambda: any("stdin: console" in m for m in notices(app)))
+        await until(pilot, lambda: any("not the console" in m for m in notices(app)))
         assert not isinstance(app.screen, StdinScreen)
         assert ctl.commands == []
 
