@@ -123,6 +123,13 @@ class Engine:
             return True
         return bool(set(task.profiles) & set(self.loaded.profiles))
 
+    def _gated(self, task: Task) -> bool:
+        """Whether a manual gate triggers ``task`` (then ``up`` leaves it for the gate)."""
+        observers = self.loaded.project.observers
+        return any(
+            name in observers and observers[name].manual is not None for name in task.triggers
+        )
+
     def _make_executor(self) -> Executor:
         if self._executor is None:
             from devster_tui.engine.procs import ProcRegistry
@@ -174,7 +181,7 @@ class Engine:
 
         Args:
             selection: Task names to start with what they depend on (empty: every task
-                with ``autostart`` and what they depend on).
+                with ``autostart`` that no manual gate triggers, and what they depend on).
 
         Raises:
             KeyError: for a task name that is not defined (or not active in the profiles).
@@ -198,7 +205,9 @@ class Engine:
         for name, task in self.tasks.items():
             self.store.dispatch(T.TASK_DEFINED, name, **_defined_data(task, self.tasks))
         self._build_runners()
-        roots = list(selection) or [n for n, t in self.tasks.items() if t.autostart]
+        roots = list(selection) or [
+            n for n, t in self.tasks.items() if t.autostart and not self._gated(t)
+        ]
         self.selected = [n for n in self.graph.closure(roots) if n in self.tasks]
         for name in self.selected:
             self._runners[name].start("start")
