@@ -321,6 +321,45 @@ def test_on_restart_stop_rule_stops_the_dependent(tmp_path: Path) -> None:
     run(session(engine, body))
 
 
+def test_on_failure_stop_rule_stops_the_dependent_when_its_dependency_crashes(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(
+        tmp_path,
+        """
+        tasks:
+          db: {cmd: "sleep 30", restart: {policy: on-failure, backoff: {initial: 10ms}}}
+          api: {cmd: "sleep 30", depends_on: {db: {condition: started, on_failure: stop}}}
+        """,
+    )
+
+    async def body() -> None:
+        await wait_state(engine, status_is("api", Status.RUNNING))
+        db_pid = engine.store.state.tasks["db"].pid
+        assert db_pid is not None
+        os.kill(db_pid, 9)
+        state = await wait_state(engine, status_is("api", Status.STOPPED))
+        assert state.tasks["api"].reason == "dependency"
+
+    run(session(engine, body))
+
+
+def test_start_command_brings_back_a_stopped_task(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, 'tasks: {svc: {cmd: "sleep 30"}}')
+
+    async def body() -> None:
+        await wait_state(engine, status_is("svc", Status.RUNNING))
+        await engine.execute(Command("stop", ("svc",)))
+        result = await engine.execute(Command("start", ("svc",)))
+        assert result.ok, result.message
+        state = await wait_state(
+            engine, lambda s: s.tasks["svc"].run == 2 and s.tasks["svc"].pid is not None
+        )
+        assert state.tasks["svc"].status is Status.RUNNING
+
+    run(session(engine, body))
+
+
 # --------------------------------------------------------------------------- restart policies
 
 
