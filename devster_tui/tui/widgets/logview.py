@@ -446,7 +446,7 @@ class LogView(ScrollView, can_focus=True):
         self.renders += 1
         line = entry.line
         if line.stream == "marker":
-            label = f"── {entry.text.plain} "
+            label = f"── {entry.text.plain.strip('─ ')} "
             width = max(self.scrollable_content_region.width, len(label) + 3)
             text = Text(label.ljust(width, "─"), self._marker_style, end="", no_wrap=True)
         else:
