@@ -124,3 +124,11 @@ def test_status_colours_fall_back_to_base_colours_for_foreign_themes() -> None:
 
 def test_user_theme_folder_follows_xdg_config_home(tmp_path: Path) -> None:
     assert user_theme_dir({"XDG_CONFIG_HOME": str(tmp_path)}) == tmp_path / "devster" / "themes"
+
+
+def test_docs_list_every_key_binding() -> None:
+    from devster_tui.tui.keymap import KEYMAP
+
+    doc = (Path(__file__).parents[1] / "docs" / "tui.md").read_text("utf-8")
+    for key in KEYMAP:
+        assert f"`{key.display()}` | {key.description}" in doc, key.display()
