@@ -153,15 +153,15 @@ def test_all_errors_of_a_file_are_reported_in_one_run(tmp_path: Path) -> None:
         "    env: {URL: '${NOPE}'}\n"  # 5: unset variable
         "    autostart: on\n"  # 6: YAML 1.1 bool
         "    ports: {http: 70000}\n"  # 7: port range
-        "    depends_on: [ghost]\n",  # 8: semantic checks need a valid model: not reported
+        "    depends_on: [ghost]\n",  # 8: unknown task (semantic; reported with the rest)
     )
     with pytest.raises(ConfigErrors) as caught:
         load_project(path, environ={})
     found = [(e.line, e.col) for e in caught.value.errors]
-    assert found == [(3, 5), (4, 21), (5, 16), (6, 16), (7, 19)]
+    assert found == [(3, 5), (4, 21), (5, 16), (6, 16), (7, 19), (8, 18)]
 
 
-def test_semantic_checks_run_only_on_a_valid_model(tmp_path: Path) -> None:
+def test_unknown_dependency_of_a_valid_model_points_at_the_name(tmp_path: Path) -> None:
     path = _write(tmp_path, "tasks:\n  api:\n    cmd: x\n    depends_on: [ghost]\n")
     with pytest.raises(ConfigErrors) as caught:
         load_project(path, environ={})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import pairwise
 
 from devster_tui.config.errors import ConfigError, KeyPath, SourceMap
@@ -20,6 +21,27 @@ from devster_tui.config.schema import HealthCheck, Project, Task
 
 _PORT_REF = re.compile(r"\$\{ports\.([^}]*)\}")
 """``${ports.NAME}`` inside a command, env value or health check."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholders:
+    """Entries that failed validation and stand in a partial project only by their names.
+
+    When a file has type errors, the loader still runs the semantic checks over the entries
+    that validate, so a user sees every problem in one run.  An invalid entry is replaced by
+    a minimal stand-in that keeps its name (so references to it are not reported as
+    unknown) and, for a task, the edges that validate; nothing else about it is known, so
+    no check reads its content.
+    """
+
+    tasks: frozenset[str] = frozenset()
+    """Names of tasks that failed validation."""
+    observers: frozenset[str] = frozenset()
+    """Names of observers that failed validation."""
+    environments: frozenset[str] = frozenset()
+    """Names of environments that failed validation."""
+    hosts: frozenset[str] = frozenset()
+    """Names of hosts that failed validation."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str], what: str) -> str:
@@ -55,10 +77,17 @@ def did_you_mean(name: str, candidates: Iterable[str], what: str) -> str:
 class _Checker:
     """Collects the errors of one project."""
 
-    def __init__(self, project: Project, source_map: SourceMap | None, file: str) -> None:
+    def __init__(
+        self,
+        project: Project,
+        source_map: SourceMap | None,
+        file: str,
+        placeholders: Placeholders,
+    ) -> None:
         self.project = project
         self.source_map = source_map
         self.file = file
+        self.placeholders = placeholders
         self.errors: list[ConfigError] = []
 
     def where(self, path: KeyPath, *, key: bool = False) -> tuple[int, int]:
@@ -142,6 +171,8 @@ class _Checker:
                 )
             self.check_host_selector(name, task)
         for obs_name, observer in project.observers.items():
+            if obs_name in self.placeholders.observers:
+                continue
             for kind, watched in (("task", observer.task), ("log", observer.log)):
                 if watched is not None and watched.task not in project.tasks:
                     hint = did_you_mean(watched.task, tasks, "tasks")
@@ -150,6 +181,8 @@ class _Checker:
                         f"watches unknown task {watched.task!r}{hint}",
                     )
         for host_name, host in project.hosts.items():
+            if host_name in self.placeholders.hosts:
+                continue
             if host.environment is not None and host.environment not in project.environments:
                 hint = did_you_mean(host.environment, project.environments, "environments")
                 self.error(
@@ -174,7 +207,8 @@ class _Checker:
             for h, host in hosts.items()
             if all(host.labels.get(k) == v for k, v in selector.items())
         ]
-        if not matches:
+        if not matches and not self.placeholders.hosts:
+            # (an invalid host's labels are unknown: it might be the one that matches)
             shown = ", ".join(f"{k}={v}" for k, v in selector.items()) or "(empty)"
             known = sorted({f"{k}={v}" for host in hosts.values() for k, v in host.labels.items()})
             hint = (
@@ -233,7 +267,7 @@ class _Checker:
                 continue  # the list form means `started`, always reachable
             for dep, spec in task.depends_on.items():
                 target = tasks.get(dep)
-                if target is None or dep == name:
+                if target is None or dep == name or dep in self.placeholders.tasks:
                     continue
                 path: KeyPath = ("tasks", name, "depends_on", dep, "condition")
                 cond = spec.condition
@@ -261,6 +295,8 @@ class _Checker:
         """No port number declared twice."""
         owners: dict[int, tuple[str, str]] = {}
         for name, task in self.project.tasks.items():
+            if name in self.placeholders.tasks:
+                continue
             for port_name, port in task.ports.items():
                 path: KeyPath = ("tasks", name, "ports", port_name)
                 first = owners.get(port)
@@ -278,6 +314,8 @@ class _Checker:
     def check_tasks(self) -> None:
         """Per-task rules: commands, liveness, ``${ports.NAME}`` references."""
         for name, task in self.project.tasks.items():
+            if name in self.placeholders.tasks:
+                continue
             if task.cmd is None and not self.has_build_layer(task):
                 self.error(
                     ("tasks", name),
@@ -310,6 +348,8 @@ class _Checker:
         env = self.project.environments.get(task.environment)
         if env is None:
             return True  # the unknown environment is the error to report
+        if task.environment in self.placeholders.environments:
+            return True  # its layers are unknown
         return any(layer.docker is not None and layer.docker.build for layer in env.layers)
 
     @staticmethod
@@ -339,17 +379,26 @@ def _command_texts(path: KeyPath, cmd: str | list[str] | None) -> Iterator[tuple
             yield (*path, i), arg
 
 
-def check_project(project: Project, source_map: SourceMap | None, file: str) -> list[ConfigError]:
+def check_project(
+    project: Project,
+    source_map: SourceMap | None,
+    file: str,
+    *,
+    placeholders: Placeholders | None = None,
+) -> list[ConfigError]:
     """Check what spans models: references, cycles, conditions, ports and commands.
 
     Args:
-        project: The validated model.
+        project: The validated model, or (with ``placeholders``) the part of a project
+            that validated, with stand-ins for the invalid entries.
         source_map: Positions of keys and values (YAML), or None (Python configs: every
             error then has line and column 0).
         file: The file name as the user gave it, for the errors.
+        placeholders: The stand-ins of ``project``: their names count as defined, their
+            edges are checked, their content is not.
 
     Returns:
         Every problem found, in no particular order (``ConfigErrors`` sorts them).
     """
-    checker = _Checker(project, source_map, file)
+    checker = _Checker(project, source_map, file, placeholders or Placeholders())
     return checker.run(TaskGraph.from_project(project))

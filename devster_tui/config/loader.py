@@ -5,7 +5,9 @@ file is valid, and a user fixing a file wants all of its problems in one run.  T
 are: read and decode (:mod:`yamlsrc`), ``.env`` files (:mod:`envfile`), interpolation
 (:mod:`interpolate`), pydantic validation (each error's ``loc`` mapped back to
 ``FILE:LINE:COL: key.path`` with a readable message), then the semantic checks
-(:mod:`checks`: references, cycles, pipes).  ``devster.py`` files skip the YAML stages.
+(:mod:`checks`: references, cycles, pipes).  When validation fails, the semantic checks
+still run over the entries that do validate (invalid ones stand in by name only), so type
+errors and reference errors arrive together.  ``devster.py`` files skip the YAML stages.
 """
 
 from __future__ import annotations
@@ -21,12 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from devster_tui.config.checks import Placeholders, check_project
 from devster_tui.config.envfile import read_env_file
 from devster_tui.config.errors import ConfigError, ConfigErrors, KeyPath, Position, SourceMap
 from devster_tui.config.interpolate import interpolate_data
-from devster_tui.config.schema import Project
+from devster_tui.config.schema import (
+    Environment,
+    Host,
+    ManualObserver,
+    Observer,
+    Project,
+    SshLayer,
+    Task,
+)
 from devster_tui.config.yamlsrc import decode, parse_yaml
 
 
@@ -73,25 +84,33 @@ def load_project(
     root = path.parent
     errors: list[ConfigError] = []
     source_map: SourceMap | None
-    project: Project | None
     if path.suffix == ".py":
         from devster_tui.config.pyconfig import load_python_project
 
-        project, source_map = load_python_project(file, env)
-        dotenv = _read_project_env_files(project.env_file, root, name, source_map, errors)
+        python_project, source_map = load_python_project(file, env)
+        dotenv = _read_project_env_files(python_project.env_file, root, name, source_map, errors)
+        loaded = _Validated(python_project, python_project, None)
     else:
-        project, source_map, dotenv = _load_yaml(path, name, root, env, errors)
+        loaded, source_map, dotenv = _load_yaml(path, name, root, env, errors)
+    if loaded.checkable is not None:
+        errors.extend(_check_task_env_files(loaded.checkable, root, name, source_map))
+        semantic = check_project(
+            loaded.checkable, source_map, name, placeholders=loaded.placeholders
+        )
+        # A value whose interpolation failed is kept as written and already reported: the
+        # checks that read it would only report it again, less helpfully.
+        kept = loaded.uninterpolated
+        errors.extend(e for e in semantic if not any(_under(e.path, p) for p in kept))
+    project = loaded.project
     if project is None:
-        raise ConfigErrors(errors)
+        # Validation failed: ``errors`` holds its errors.  Only a fully valid project
+        # goes further; stand-ins never leave this function.
+        raise ConfigErrors(_dedup(errors))
     if not project.project:
         project = project.model_copy(update={"project": root.name})
-    errors.extend(_check_task_env_files(project, root, name, source_map))
-    from devster_tui.config.checks import check_project
-
-    errors.extend(check_project(project, source_map, name))
     active = _active_profiles(project, profiles, name, errors)
     if errors:
-        raise ConfigErrors(errors)
+        raise ConfigErrors(_dedup(errors))
     return LoadedProject(
         project=project,
         file=path,
@@ -102,12 +121,35 @@ def load_project(
     )
 
 
+def _under(path: KeyPath, prefix: KeyPath) -> bool:
+    return path[: len(prefix)] == prefix
+
+
+def _dedup(errors: list[ConfigError]) -> list[ConfigError]:
+    return list(dict.fromkeys(errors))
+
+
+@dataclass(frozen=True)
+class _Validated:
+    """The outcome of validation: the project if it is valid, and what the checks read."""
+
+    project: Project | None
+    """The validated project; None when anything failed."""
+    checkable: Project | None
+    """What the semantic checks read: the project, a partial project with stand-ins for
+    invalid entries, or None when too little of the file has a usable shape."""
+    placeholders: Placeholders | None
+    """The stand-ins of ``checkable`` (None when it has none)."""
+    uninterpolated: frozenset[KeyPath] = frozenset()
+    """Paths of values whose interpolation failed (kept as written, already reported)."""
+
+
 # --------------------------------------------------------------------------- YAML stages
 
 
 def _load_yaml(
     path: Path, name: str, root: Path, env: Mapping[str, str], errors: list[ConfigError]
-) -> tuple[Project | None, SourceMap, dict[str, str]]:
+) -> tuple[_Validated, SourceMap, dict[str, str]]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -137,17 +179,99 @@ def _load_yaml(
     errors.extend(interpolation_errors)
     if "env_file" in data:
         interpolated["env_file"] = data["env_file"]
-    failed_paths = {e.path for e in interpolation_errors}
+    failed_paths = frozenset(e.path for e in interpolation_errors)
     try:
         project = Project.model_validate(interpolated)
     except ValidationError as exc:
         for error in validation_errors(exc, name, source_map, interpolated):
-            if not any(error.path[: len(p)] == p for p in failed_paths):
+            if not any(_under(error.path, p) for p in failed_paths):
                 errors.append(error)
-        return None, source_map, dotenv
+        partial = _partial_project(interpolated)
+        if partial is None:
+            return _Validated(None, None, None), source_map, dotenv
+        return _Validated(None, *partial, failed_paths), source_map, dotenv
     if errors:
-        return None, source_map, dotenv
-    return project, source_map, dotenv
+        return _Validated(None, project, None, failed_paths), source_map, dotenv
+    return _Validated(project, project, None), source_map, dotenv
+
+
+# --------------------------------------------------------------------------- partial projects
+
+_TASK_EDGES = ("depends_on", "triggers", "stdin", "environment", "hosts")
+"""What a stand-in task keeps of an invalid task (each only if it validates)."""
+
+
+def _stand_in(collection: str, entry: Any, failed: set[str | int] | None) -> BaseModel:
+    """A minimal valid model in place of an invalid entry: its name's only carrier.
+
+    A task keeps the edges that validate (``depends_on``, ``triggers``, ``stdin``,
+    ``environment``, ``hosts``) so that cycles through it and its own references are still
+    checked; the other kinds keep nothing.  The checks never read a stand-in's content.
+
+    Args:
+        collection: ``tasks``, ``observers``, ``environments`` or ``hosts``.
+        entry: The entry as written.
+        failed: The entry's keys that have errors (None: the whole entry is suspect).
+    """
+    if collection == "environments":
+        return Environment()
+    if collection == "observers":
+        return Observer(manual=ManualObserver())
+    if collection == "hosts":
+        return Host(ssh=SshLayer(host="stand-in"))
+    if failed is None or not isinstance(entry, dict):
+        return Task()
+    kept = {k: entry[k] for k in _TASK_EDGES if k in entry and k not in failed}
+    try:
+        return Task.model_validate(kept)
+    except ValidationError:
+        return Task()
+
+
+def _failed_keys(exc: ValidationError) -> set[str | int] | None:
+    """The top-level keys of an entry that have errors (None: an error on the whole entry)."""
+    locs = [tuple(err["loc"]) for err in exc.errors(include_url=False)]
+    if any(not loc for loc in locs):
+        return None
+    return {loc[0] for loc in locs}
+
+
+def _partial_project(data: dict[str, Any]) -> tuple[Project, Placeholders] | None:
+    """The entries of an invalid project that validate, plus stand-ins for the others.
+
+    Returns:
+        The partial project (for the semantic checks only) and the names of its stand-ins,
+        or None when a collection (``tasks``, ``observers``, ``environments``, ``hosts``)
+        is not a mapping: its names are unknown, so references to them cannot be checked.
+    """
+    collections: dict[str, Any] = {}
+    invalid: dict[str, frozenset[str]] = {}
+    for key in ("environments", "hosts", "observers", "tasks"):
+        raw = data.get(key, {})
+        if not isinstance(raw, dict):
+            return None
+        key_type, value_type = get_args(Project.model_fields[key].annotation)
+        names: TypeAdapter[str] = TypeAdapter(key_type)
+        entries: dict[str, BaseModel] = {}
+        bad: set[str] = set()
+        for entry_name, entry in raw.items():
+            failed: set[str | int] | None = set()
+            try:
+                entries[entry_name] = value_type.model_validate(entry)
+            except ValidationError as exc:
+                failed = _failed_keys(exc)
+            try:
+                names.validate_python(entry_name)
+            except ValidationError:
+                pass
+            else:
+                if failed == set():
+                    continue
+            bad.add(entry_name)
+            entries[entry_name] = _stand_in(key, entry, failed)
+        collections[key] = entries
+        invalid[key] = frozenset(bad)
+    return Project.model_construct(**collections), Placeholders(**invalid)
 
 
 def _env_file_list(value: Any) -> list[tuple[KeyPath, str]]:
