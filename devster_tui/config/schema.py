@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from devster_tui.config.types import Bool, Duration, Float, Int, Signal, Size, Text
+from devster_tui.config.types import Bool, Duration, EnvValue, Float, Int, Signal, Size, Text
 
 Port = Annotated[Int, Field(ge=1, le=65535)]
 """A TCP port, 1-65535."""
@@ -21,7 +21,10 @@ Port = Annotated[Int, Field(ge=1, le=65535)]
 Name = Annotated[Text, Field(min_length=1)]
 """A non-empty name."""
 
-TaskName = Annotated[Text, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")]
+TASK_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"
+"""What a task name may look like (the JSON Schema carries it as ``propertyNames``)."""
+
+TaskName = Annotated[Text, Field(pattern=TASK_NAME_PATTERN)]
 """A task name: letters, digits, ``_`` and ``-`` (no dots: ``TASK.stdout`` names streams)."""
 
 Command = Text | list[Text]
@@ -51,7 +54,7 @@ class DockerBuild(_Model):
     """Dockerfile path inside the context (default ``Dockerfile``)."""
     tag: Text
     """Tag given to the built image, e.g. ``app:dev``."""
-    args: dict[Text, Text] = Field(default_factory=dict)
+    args: dict[Text, EnvValue] = Field(default_factory=dict)
     """Build arguments (``--build-arg``)."""
     target: Text | None = None
     """Multi-stage build target."""
@@ -75,7 +78,7 @@ class DockerLayer(_Model):
     """User to run as inside the container."""
     workdir: Text | None = None
     """Working directory inside the container."""
-    env: dict[Text, Text] = Field(default_factory=dict)
+    env: dict[Text, EnvValue] = Field(default_factory=dict)
     """Extra environment variables inside the container."""
     ports: list[Text] = Field(default_factory=list)
     """Published ports for ``image`` runs, as ``HOST:CONTAINER`` (``8080:80``)."""
@@ -193,7 +196,7 @@ class Environment(_Model):
 
     layers: list[Layer] = Field(default_factory=list)
     """The chain, e.g. ``[{ssh: ...}, {ssh: ...}, {docker: {container: app}}]``."""
-    env: dict[Text, Text] = Field(default_factory=dict)
+    env: dict[Text, EnvValue] = Field(default_factory=dict)
     """Environment variables for every task in this environment."""
     description: Text | None = None
     """Free text shown in the TUI."""
@@ -554,7 +557,7 @@ class Task(_Model):
     """Free text shown in the TUI."""
     cwd: Text | None = None
     """Working directory, relative to the project file (default: its directory)."""
-    env: dict[Text, Text] = Field(default_factory=dict)
+    env: dict[Text, EnvValue] = Field(default_factory=dict)
     """Environment variables (values kept exactly as written)."""
     env_file: Text | list[Text] | None = None
     """Extra ``.env`` files for this task."""
@@ -647,7 +650,10 @@ class Project(_Model):
     """Host inventory."""
     observers: dict[Name, Observer] = Field(default_factory=dict)
     """Named observers (triggers)."""
-    tasks: dict[TaskName, Task] = Field(default_factory=dict)
+    tasks: dict[TaskName, Task] = Field(
+        default_factory=dict,
+        json_schema_extra={"propertyNames": {"pattern": TASK_NAME_PATTERN}},
+    )
     """The tasks."""
 
     @property

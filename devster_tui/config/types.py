@@ -191,6 +191,15 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _env_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        # From Python configs: the text YAML users write for it.
+        return "true" if value else "false"
+    if isinstance(value, int | float) and not isinstance(value, str):
+        return str(value)
+    return _text(value)
+
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
@@ -223,3 +232,12 @@ Float = Annotated[float, BeforeValidator(_yaml_float)]
 
 Text = Annotated[str, BeforeValidator(_text)]
 """A string, exactly as written in the file (``NO``, ``0755`` and ``1.10`` stay text)."""
+
+EnvValue = Annotated[
+    str,
+    BeforeValidator(_env_value),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+]
+"""An environment variable's value: text exactly as written.  An unquoted ``true`` or
+``8080`` is text too, so the JSON Schema accepts strings, numbers and booleans (from Python,
+``True`` becomes ``"true"`` and ``8080`` becomes ``"8080"``)."""
