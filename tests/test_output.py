@@ -96,6 +96,7 @@ def test_ten_mib_line_keeps_memory_bounded_and_the_log_exact(tmp_path: Path) -> 
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    store.close()
     assert peak < 2 * 2**20, f"peak {peak} bytes for a 10 MiB line"
     path = store.log_path("big", "stdout")
     assert path is not None
@@ -126,6 +127,7 @@ def test_invalid_utf8_is_stored_byte_exact_and_shown_with_replacements(tmp_path:
     raw = b"\xff\xfe ok \xc3\x28 \xe2\x82\n\x00\x1b[31mred\x1b[0m\n"
     store = OutputStore(tmp_path)
     store.append("t", "stderr", raw, 1)
+    store.close()
     lines = store.read("t", "stderr", 0, 10)
     assert [line.data for line in lines] == [
         b"\xff\xfe ok \xc3\x28 \xe2\x82",
