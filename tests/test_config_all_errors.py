@@ -127,7 +127,7 @@ def test_unset_variable_is_not_reported_again_as_an_unknown_task(tmp_path: Path)
         """,
     )
     assert len(errors) == 2, errors
-    assert errors[0].startswith("2:30: tasks.api.depends_on[0]: variable DEP is not set")
+    assert errors[0].startswith("2:31: tasks.api.depends_on[0]: variable DEP is not set")
     assert errors[1] == "2:52: tasks.api.autostart: expected true or false, got 'yes'"
 
 
@@ -139,7 +139,7 @@ def test_semantic_error_is_reported_next_to_an_unset_variable(tmp_path: Path) ->
           api: {cmd: "run ${NOPE}", depends_on: [db]}
         """,
     )
-    assert [e.split(": ")[0] for e in errors] == ["2:14", "2:42"]
+    assert [e.split(": ")[0] for e in errors] == ["2:19", "2:42"]
     assert "unknown task 'db'" in errors[1]
 
 

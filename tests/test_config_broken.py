@@ -61,10 +61,10 @@ CASES: list[tuple[str, int, int, str]] = [
     ("task-name-dot.yaml", 2, 3, "invalid name 'api.v2': use letters, digits"),
     ("stdin-bad-ref.yaml", 5, 19, "expected TASK, TASK.stdout or TASK.stderr"),
     # Interpolation and .env
-    ("unset-variable.yaml", 5, 15, "tasks.api.env.DB_URL: variable DB_HOST is not set"),
-    ("required-variable.yaml", 5, 14, "variable API_TOKEN is not set: set API_TOKEN in .env"),
-    ("bad-variable-name.yaml", 3, 10, "invalid variable reference '${1X}'"),
-    ("unclosed-variable.yaml", 3, 10, "unclosed '${'"),
+    ("unset-variable.yaml", 5, 26, "tasks.api.env.DB_URL: variable DB_HOST is not set"),
+    ("required-variable.yaml", 5, 15, "variable API_TOKEN is not set: set API_TOKEN in .env"),
+    ("bad-variable-name.yaml", 3, 15, "invalid variable reference '${1X}'"),
+    ("unclosed-variable.yaml", 3, 15, "unclosed '${'"),
     ("missing-env-file.yaml", 1, 11, "env_file: cannot read does-not-exist.env: no such file"),
     # YAML syntax and encoding
     ("tabs.yaml", 3, 1, "tab character: YAML indentation must use spaces"),

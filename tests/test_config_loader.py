@@ -150,7 +150,7 @@ def test_all_errors_of_a_file_are_reported_in_one_run(tmp_path: Path) -> None:
         "  api:\n"
         "    cmnd: x\n"  # 3: unknown key
         "    stop: {timeout: 10 parsecs}\n"  # 4: bad duration
-        "    env: {URL: '${NOPE}'}\n"  # 5: unset variable
+        "    env: {URL: '${NOPE}'}\n"  # 5: unset variable (at its `${`)
         "    autostart: on\n"  # 6: YAML 1.1 bool
         "    ports: {http: 70000}\n"  # 7: port range
         "    depends_on: [ghost]\n",  # 8: unknown task (semantic; reported with the rest)
@@ -158,7 +158,7 @@ def test_all_errors_of_a_file_are_reported_in_one_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigErrors) as caught:
         load_project(path, environ={})
     found = [(e.line, e.col) for e in caught.value.errors]
-    assert found == [(3, 5), (4, 21), (5, 16), (6, 16), (7, 19), (8, 18)]
+    assert found == [(3, 5), (4, 21), (5, 17), (6, 16), (7, 19), (8, 18)]
 
 
 def test_unknown_dependency_of_a_valid_model_points_at_the_name(tmp_path: Path) -> None:

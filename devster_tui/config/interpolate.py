@@ -139,16 +139,25 @@ def _resolve(body: str, lookup: Callable[[str], str | None], offset: int) -> str
             offset,
         )
     word = rest[len(op) :]
+    at = offset + 2 + match.end() + len(op)  # where ``word`` starts in the outer text
     missing = value is None or (op.startswith(":") and value == "")
     if op in (":-", "-"):
-        return interpolate(word, lookup) if missing else str(value)
+        return _nested(word, lookup, at) if missing else str(value)
     if op in (":?", "?"):
         if missing:
-            detail = interpolate(word, lookup) if word else "is required"
+            detail = _nested(word, lookup, at) if word else "is required"
             state = "not set" if value is None else "empty"
             raise InterpolationError(f"variable {name} is {state}: {detail}", offset)
         return str(value)
-    return "" if missing else interpolate(word, lookup)
+    return "" if missing else _nested(word, lookup, at)
+
+
+def _nested(word: str, lookup: Callable[[str], str | None], at: int) -> str:
+    """Interpolate a default or message; an error's offset counts in the outer text."""
+    try:
+        return interpolate(word, lookup)
+    except InterpolationError as exc:
+        raise InterpolationError(exc.message, at + exc.offset) from None
 
 
 def interpolate_data(

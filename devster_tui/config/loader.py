@@ -19,7 +19,7 @@ import types
 import typing
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -28,7 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from devster_tui.config.checks import Placeholders, check_project
 from devster_tui.config.envfile import read_env_file
 from devster_tui.config.errors import ConfigError, ConfigErrors, KeyPath, Position, SourceMap
-from devster_tui.config.interpolate import interpolate_data
+from devster_tui.config.interpolate import InterpolationError, interpolate, interpolate_data
 from devster_tui.config.schema import (
     Environment,
     Host,
@@ -154,7 +154,8 @@ def _load_yaml(
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigErrors([ConfigError(name, 0, 0, (), f"cannot read: {exc.strerror}")]) from None
-    data, source_map = parse_yaml(decode(raw, name), name)
+    text = decode(raw, name)
+    data, source_map = parse_yaml(text, name)
     if data is None:
         message = "the file is empty: expected a mapping with at least 'tasks:'"
         raise ConfigErrors([ConfigError(name, 1, 1, (), message)])
@@ -169,14 +170,14 @@ def _load_yaml(
         env_file, env_errors = interpolate_data(
             data["env_file"], env, source_map, name, ("env_file",)
         )
-        errors.extend(env_errors)
+        errors.extend(_at_dollar(e, data, env, text) for e in env_errors)
         data["env_file"] = env_file
         if not env_errors:
             dotenv = _read_project_env_files(env_file, root, name, source_map, errors)
     variables = {**dotenv, **env}
     rest = {k: v for k, v in data.items() if k != "env_file"}
     interpolated, interpolation_errors = interpolate_data(rest, variables, source_map, name)
-    errors.extend(interpolation_errors)
+    errors.extend(_at_dollar(e, data, variables, text) for e in interpolation_errors)
     if "env_file" in data:
         interpolated["env_file"] = data["env_file"]
     failed_paths = frozenset(e.path for e in interpolation_errors)
@@ -272,6 +273,52 @@ def _partial_project(data: dict[str, Any]) -> tuple[Project, Placeholders] | Non
         collections[key] = entries
         invalid[key] = frozenset(bad)
     return Project.model_construct(**collections), Placeholders(**invalid)
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""What ends a line for the YAML reader (and so for the positions of the source map)."""
+
+
+def _at_dollar(
+    error: ConfigError, data: Any, variables: Mapping[str, str], text: str
+) -> ConfigError:
+    """Move an interpolation error from the start of its value to the ``${`` at fault.
+
+    Only for a single-line plain or quoted scalar whose source text maps 1:1 to its value
+    (no escapes, no folding, no anchor or tag in front); any other error is kept as is.
+    """
+    value: Any = data
+    for part in error.path:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return error
+    if not isinstance(value, str) or error.line < 1 or error.col < 1:
+        return error
+    try:
+        interpolate(value, variables)
+    except InterpolationError as exc:
+        offset = exc.offset
+    else:
+        return error
+    if not value.startswith("${", offset):
+        return error
+    lines = _LINE_BREAK.split(text)
+    if error.line > len(lines):
+        return error
+    line = lines[error.line - 1]
+    start = error.col - 1
+    quote = line[start : start + 1]
+    if quote in ("'", '"'):
+        start += 1
+        end = start + len(value)
+        if line[end : end + 1] != quote or quote in value or (quote == '"' and "\\" in value):
+            return error
+    if line[start : start + len(value)] != value or "\ufeff" in line[: start + offset]:
+        return error
+    return replace(error, col=start + offset + 1)
 
 
 def _env_file_list(value: Any) -> list[tuple[KeyPath, str]]:
