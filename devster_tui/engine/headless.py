@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from itertools import groupby
 from typing import BinaryIO
 
 from devster_tui.state.events import Event, T
@@ -26,6 +27,15 @@ _COLOURS = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94)
 _RESET = b"\x1b[0m"
 _BATCH = 20_000
 """Lines read from the output store per read call."""
+
+
+def _emit(parts: list[bytes], prefix: bytes | None, lines: list[bytes]) -> None:
+    """Append ``prefix + line + newline`` for each line; markers (no prefix) are skipped."""
+    if prefix is None or not lines:
+        return
+    parts.append(prefix)
+    parts.append((b"\n" + prefix).join(lines))
+    parts.append(b"\n")
 
 
 def describe(event: Event) -> str | None:
@@ -170,18 +180,22 @@ class HeadlessPrinter:
             parts.append(self._prefix[(task, "*")])
             parts.append(f"... {skipped} lines not shown (they are in the log)\n".encode())
             cursor = first
-        out_prefix, err_prefix = self._prefix[(task, "|")], self._prefix[(task, "!")]
+        prefixes = {"stdout": self._prefix[(task, "|")], "stderr": self._prefix[(task, "!")]}
         while cursor < upto:
-            lines = output.read(task, "both", cursor, min(_BATCH, upto - cursor))
-            if not lines:
+            start, datas, tags = output.read_raw(task, "both", cursor, min(_BATCH, upto - cursor))
+            if not datas:
                 break
-            for line in lines:
-                if line.stream == "marker":
-                    continue
-                parts.append(err_prefix if line.stream == "stderr" else out_prefix)
-                parts.append(line.data)
-                parts.append(b"\n")
-            cursor = lines[-1].n + 1
+            # Bulk copy: consecutive lines of one stream are joined in C with the prefix as
+            # separator; no per-line Python work on the common single-stream path.
+            if tags.count(tags[0]) == len(tags):
+                _emit(parts, prefixes.get(tags[0]), datas)
+            else:
+                i = 0
+                for tag, group in groupby(tags):
+                    n = sum(1 for _ in group)
+                    _emit(parts, prefixes.get(tag), datas[i : i + n])
+                    i += n
+            cursor = start + len(datas)
         self._cursor[task] = cursor
 
     def _collect(self) -> bytes:

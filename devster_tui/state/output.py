@@ -150,6 +150,17 @@ class _Ring:
         if len(self.partials) > 2 * len(self.lines) + 64:
             self.partials = {n for n in self.partials if n >= first}
 
+    def read_raw(self, start: int, limit: int, stream: str) -> tuple[int, list[bytes], list[str]]:
+        first = self.first
+        start = max(start, first)
+        stop = min(self.total, start + max(0, limit))
+        if start >= stop:
+            return start, [], []
+        datas = list(islice(self.lines, start - first, stop - first))
+        if self.tags is None:
+            return start, datas, [stream] * len(datas)
+        return start, datas, list(islice(self.tags, start - first, stop - first))
+
     def read(self, start: int, limit: int, stream: str) -> list[Line]:
         first = self.first
         start = max(start, first)
@@ -416,6 +427,21 @@ class OutputStore:
         if ring is None:
             return []
         return ring.read(start, limit, view)
+
+    def read_raw(
+        self, task: str, view: str, start: int, limit: int
+    ) -> tuple[int, list[bytes], list[str]]:
+        """Like :meth:`read` without building :class:`Line` objects: the fast path for
+        clients that copy output in bulk (the headless printer).
+
+        Returns:
+            ``(first index returned, line payloads, stream tags)``; the tags are ``stdout``,
+            ``stderr`` or ``marker``.
+        """
+        ring = self._ring(task, view)
+        if ring is None:
+            return start, [], []
+        return ring.read_raw(start, limit, view)
 
     def end(self, task: str, view: str) -> int:
         """Absolute index one past the newest line of the view (0 for an unknown task)."""
