@@ -25,11 +25,13 @@ pytestmark = [
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
 
 
-def wait_for(cond: Callable[[], object], within: float, what: str) -> None:
+def wait_for(
+    cond: Callable[[], object], within: float, what: str, show: Callable[[], str] = str
+) -> None:
     deadline = time.monotonic() + within
     while not cond():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}\n{show()}")
         time.sleep(0.05)  # polling interval of a deadline loop, not synchronisation
 
 
@@ -106,6 +108,13 @@ def spawned_pids(project: Path) -> set[int]:
     return {int(e.data["pid"]) for e in events if e.type == "task.spawned"}
 
 
+def cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:  # a zombie or a process that just ended
+        return []
+
+
 def alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -139,11 +148,11 @@ def test_up_shows_tasks_restart_key_restarts_and_quit_leaves_no_process(
         "build run 2",
     )
     tmux.keys("q")
-    wait_for(lambda: "DEVSTER-EXITED-0" in tmux.screen(), 60, "devster to exit")
+    wait_for(lambda: "DEVSTER-EXITED-0" in tmux.screen(), 60, "devster to exit", tmux.screen)
     assert tmux.display("#{alternate_on}") == "0"
     assert tmux.display("#{mouse_any_flag}") == "0"
     leftovers = [pid for pid in spawned_pids(project) if alive(pid)]
-    assert leftovers == []
+    assert leftovers == [], tmux.screen()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
@@ -153,12 +162,12 @@ def test_signal_restores_the_terminal_and_stops_the_tasks(
     wait_for(lambda: "worker" in tmux.screen() and "running" in tmux.screen(), 60, "cockpit")
     shell = psutil.Process(int(tmux.display("#{pane_pid}")))
     devster = [
-        p for p in shell.children(recursive=True) if p.cmdline()[-3:] == ["-m", "devster_tui", "up"]
+        p for p in shell.children(recursive=True) if cmdline(p)[-3:] == ["-m", "devster_tui", "up"]
     ]
-    assert len(devster) == 1
+    assert len(devster) == 1, [cmdline(p) for p in shell.children(recursive=True)]
     devster[0].send_signal(signum)
-    wait_for(lambda: "DEVSTER-EXITED-" in tmux.screen(), 60, "devster to exit")
+    wait_for(lambda: "DEVSTER-EXITED-" in tmux.screen(), 60, "devster to exit", tmux.screen)
     assert tmux.display("#{alternate_on}") == "0"
     assert tmux.display("#{mouse_any_flag}") == "0"
     leftovers = [pid for pid in spawned_pids(project) if alive(pid)]
-    assert leftovers == []
+    assert leftovers == [], tmux.screen()
