@@ -43,24 +43,6 @@ class _CommandModule(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``-f/--file`` and ``--profile``, shared by every command that reads a project."""
-    parser.add_argument(
-        "-f",
-        "--file",
-        metavar="FILE",
-        help="project file (default: $DEVSTER_FILE, else devster.yaml/.yml/.py here or in "
-        "the nearest parent directory)",
-    )
-    parser.add_argument(
-        "--profile",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="activate a profile (repeatable); adds to the file's default profiles",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered sub-command."""
     parser = argparse.ArgumentParser(

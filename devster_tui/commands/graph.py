@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devster_tui.commands.options import add_config_options
+
 if TYPE_CHECKING:
     from devster_tui.config.graph import Edge, TaskGraph
     from devster_tui.config.schema import Project
@@ -44,20 +46,7 @@ _EXIT_CONFIG = 2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``-f/--file``, ``--profile`` and ``--format``."""
-    parser.add_argument(
-        "-f",
-        "--file",
-        metavar="FILE",
-        help="project file (default: $DEVSTER_FILE, else devster.yaml/.yml/.py here or in "
-        "the nearest parent directory)",
-    )
-    parser.add_argument(
-        "--profile",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="activate a profile (repeatable); adds to the file's default profiles",
-    )
+    add_config_options(parser)
     parser.add_argument(
         "--format",
         choices=FORMATS,

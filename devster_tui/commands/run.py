@@ -17,8 +17,8 @@ import argparse
 import asyncio
 import sys
 
+from devster_tui.commands.options import add_config_options
 from devster_tui.commands.up import load, supervise_headless, unknown_tasks
-from devster_tui.commands.validate import add_arguments as add_config_options
 
 EXIT_CONFIG = 2
 

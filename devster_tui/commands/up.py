@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devster_tui.commands.validate import add_arguments as add_config_options
+from devster_tui.commands.options import add_config_options
 from devster_tui.commands.validate import display_name
 
 if TYPE_CHECKING:

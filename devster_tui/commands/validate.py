@@ -11,30 +11,15 @@ import os
 import sys
 from pathlib import Path
 
+from devster_tui.commands.options import add_config_options
+
 EXIT_OK = 0
 EXIT_CONFIG = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``-f/--file`` and ``--profile``.
-
-    These repeat ``cli.add_config_options``: sub-command modules sit below ``cli`` in the
-    import layers and may not import it.
-    """
-    parser.add_argument(
-        "-f",
-        "--file",
-        metavar="FILE",
-        help="project file (default: $DEVSTER_FILE, else devster.yaml/.yml/.py here or in "
-        "the nearest parent directory)",
-    )
-    parser.add_argument(
-        "--profile",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="activate a profile (repeatable); adds to the file's default profiles",
-    )
+    """Add ``-f/--file`` and ``--profile``."""
+    add_config_options(parser)
 
 
 def display_name(path: Path) -> str:
