@@ -288,3 +288,26 @@ def test_task_names_cannot_escape_the_log_directory(tmp_path: Path) -> None:
     store.close()
     assert [p.parent for p in (tmp_path / "logs").iterdir()] == [tmp_path / "logs"]
     assert not (tmp_path / "escape.stdout.log").exists()
+
+
+def test_bulk_read_returns_the_same_lines_and_streams_as_read() -> None:
+    """Pins: the headless printer's bulk path (read_raw) diverging from read()."""
+    store = OutputStore(None, memory_lines=100)
+    store.append("t", "stdout", b"o1\no2\n", run=1)
+    store.mark("t", "run 2", run=2)
+    store.append("t", "stderr", b"e1\n", run=2)
+    store.append("t", "stdout", b"o3\n", run=2)
+    for view in ("stdout", "stderr", "both"):
+        lines = store.read("t", view, 0, 50)
+        start, datas, tags = store.read_raw("t", view, 0, 50)
+        assert start == lines[0].n
+        assert datas == [line.data for line in lines]
+        assert tags == [line.stream for line in lines]
+    assert store.read_raw("t", "both", 0, 50)[2] == [
+        "stdout",
+        "stdout",
+        "marker",
+        "stderr",
+        "stdout",
+    ]
+    assert store.read_raw("missing", "both", 3, 10) == (3, [], [])
