@@ -655,6 +655,8 @@ class Project(_Model):
         json_schema_extra={"propertyNames": {"pattern": TASK_NAME_PATTERN}},
     )
     """The tasks."""
+    bus: Annotated[Text, Field(pattern=r"^nats://[^\s/]+(:\d+)?/?$")] | None = None
+    """NATS JetStream server (``nats://HOST:PORT``) the engine publishes every event to."""
 
     @property
     def name(self) -> str:
