@@ -37,6 +37,9 @@ class ExitStatus:
     """Exit code, when it exited."""
     signal: int | None
     """Signal number, when a signal ended it."""
+    reason: str | None = None
+    """Why it ended when the process itself could not say (``container removed``,
+    ``disconnected``), else None."""
 
     @property
     def signal_name(self) -> str | None:
