@@ -1,1 +1,1 @@
-"""Control API: the engine's Unix-socket server and its client."""
+"""The control API: an HTTP + JSON server on a Unix socket (and optional TCP), and its clients."""

@@ -1,0 +1,170 @@
+"""``devster up`` as a service: the single-instance lock, the API options, and ``up -d``.
+
+``devster up -d`` validates the project, starts ``devster up --no-tui`` in a new session
+(output to ``STATE_DIR/engine.log``) and returns once the engine answers on its socket and
+every task it started has left the waiting/starting phase (or failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devster_tui.api.paths import EngineLock
+    from devster_tui.config.loader import LoadedProject
+    from devster_tui.engine.supervisor import Engine
+
+EXIT_RUNNING = 3
+"""``devster up``: another engine already runs for the project."""
+EXIT_DETACH_FAILED = 1
+"""``devster up -d``: the background engine did not come up."""
+
+_NOT_STARTED = frozenset({"defined", "waiting", "starting"})
+
+
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``-d/--detach``, ``--api-port``, ``--api-host`` and ``--detach-timeout``."""
+    parser.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="run the engine in the background and return once the tasks are started "
+        "(then: devster ps, logs, attach, down)",
+    )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        metavar="PORT",
+        help="also serve the API on TCP (0: any free port); a token is required "
+        "($DEVSTER_TOKEN, else a random one written to the runtime directory)",
+    )
+    parser.add_argument(
+        "--api-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address of the TCP listener (default: 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--detach-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with -d: how long to wait for the tasks to start (default: 60)",
+    )
+
+
+def take_lock(loaded: LoadedProject) -> EngineLock | None:
+    """Take the project's single-instance lock, or say who holds it (None)."""
+    from devster_tui.api.paths import AlreadyRunning, RuntimeDirError, acquire
+
+    try:
+        return acquire(loaded.file)
+    except AlreadyRunning as exc:
+        sys.stderr.write(f"devster: {exc}\n")
+    except RuntimeDirError as exc:
+        sys.stderr.write(f"devster: unsafe runtime directory: {exc}\n")
+    return None
+
+
+@contextlib.asynccontextmanager
+async def hosted(engine: Engine, lock: EngineLock, args: argparse.Namespace) -> AsyncIterator[None]:
+    """Serve the API (and the event bus) around one ``devster up`` run."""
+    from devster_tui.api.host import serve_engine
+
+    port = getattr(args, "api_port", None)
+    async with serve_engine(
+        engine, lock, tcp_host=getattr(args, "api_host", None), tcp_port=port
+    ) as server:
+        if server.tcp_port is not None:
+            sys.stderr.write(
+                f"devster: API on http://{args.api_host}:{server.tcp_port} "
+                f"(token in {lock.directory / 'engine.json'})\n"
+            )
+        yield
+
+
+def _child_argv(args: argparse.Namespace, loaded: LoadedProject) -> list[str]:
+    argv = [sys.executable, "-m", "devster_tui", "up", "--no-tui", "-f", str(loaded.file)]
+    for profile in args.profile:
+        argv += ["--profile", profile]
+    if args.api_port is not None:
+        argv += ["--api-port", str(args.api_port), "--api-host", args.api_host]
+    return [*argv, "--", *args.tasks]
+
+
+def detach(args: argparse.Namespace, loaded: LoadedProject) -> int:
+    """Start the engine in the background; return once its tasks are started."""
+    from devster_tui.api.client import ApiError, Client, NoEngine
+    from devster_tui.api.paths import AlreadyRunning, acquire, socket_path
+
+    try:
+        acquire(loaded.file).release()
+    except AlreadyRunning as exc:
+        sys.stderr.write(f"devster: {exc}\n")
+        return EXIT_RUNNING
+    state_dir = loaded.root / loaded.project.state_dir
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log_path = state_dir / "engine.log"
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        child = subprocess.Popen(
+            _child_argv(args, loaded),
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            start_new_session=True,
+            cwd=os.getcwd(),
+        )
+    finally:
+        os.close(fd)
+    from devster_tui.api.client import Address
+
+    client = Client(Address(socket=str(socket_path(loaded.file))), timeout=2.0)
+    deadline = time.monotonic() + max(0.0, args.detach_timeout)
+    health: dict[str, object] | None = None
+    while True:
+        code = child.poll()
+        if code is not None:
+            sys.stderr.write(
+                f"devster: the background engine exited with status {code}; see {log_path}\n"
+            )
+            return code if code in (EXIT_RUNNING, 2) else EXIT_DETACH_FAILED
+        try:
+            health = client.json("GET", "/v1/health")
+            if health.get("pid") == child.pid and _started(client, health):
+                break
+        except (NoEngine, ApiError, OSError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            if health is None:
+                sys.stderr.write(f"devster: the background engine did not answer; see {log_path}\n")
+                return EXIT_DETACH_FAILED
+            sys.stderr.write("devster: some tasks are still waiting to start\n")
+            break
+        time.sleep(0.05)
+    sys.stderr.write(
+        f"devster: engine running in the background (pid {child.pid}); "
+        f"devster ps | logs | attach | down\n"
+    )
+    return 0
+
+
+def _started(client: object, health: dict[str, object]) -> bool:
+    from devster_tui.api.client import Client
+
+    assert isinstance(client, Client)
+    if not health.get("running"):
+        return False
+    selected = health.get("selected")
+    if not isinstance(selected, list):
+        return False
+    raw = client.json("GET", "/v1/state")
+    tasks = {t["name"]: t["status"] for t in raw["state"]["tasks"]}
+    return all(tasks.get(name) not in _NOT_STARTED for name in selected)
