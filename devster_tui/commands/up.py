@@ -4,6 +4,7 @@ Exit status (headless and TUI alike):
   0    every task ended fine (or was running fine when you stopped devster with ``q``)
   1    a task failed, was blocked, or ended with an unsuccessful exit
   2    the project file is missing or invalid, or a named task does not exist
+  3    an engine already runs for this project ("already running (pid N)")
   130  stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM
 """
 
@@ -20,6 +21,7 @@ from devster_tui.commands.options import add_config_options
 from devster_tui.commands.validate import display_name
 
 if TYPE_CHECKING:
+    from devster_tui.api.paths import EngineLock
     from devster_tui.config.loader import LoadedProject
     from devster_tui.engine.supervisor import Engine
 
@@ -41,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TASK",
         help="start only these tasks and what they depend on (default: every autostart task)",
     )
+    from devster_tui.commands.detach import add_api_arguments
+
+    add_api_arguments(parser)
 
 
 def load(args: argparse.Namespace) -> LoadedProject | None:
@@ -129,18 +134,41 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         sys.stderr.write(f"devster: no such task: {', '.join(missing)}\n")
         return EXIT_CONFIG
+    from devster_tui.commands import detach
+
+    if args.detach:
+        return detach.detach(args, loaded)
+    lock = detach.take_lock(loaded)
+    if lock is None:
+        return detach.EXIT_RUNNING
+    try:
+        return _run_engine(args, loaded, lock)
+    finally:
+        lock.release()
+
+
+def _run_engine(args: argparse.Namespace, loaded: LoadedProject, lock: EngineLock) -> int:
+    from devster_tui.commands.detach import hosted
     from devster_tui.engine.supervisor import Engine
 
     want_tui = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
     if want_tui:
         try:
-            from devster_tui.tui.app import run_cockpit
+            from devster_tui.tui.app import run_cockpit_async
         except ImportError:
             sys.stderr.write("devster: the TUI is not available; running headless\n")
         else:
-            return int(run_cockpit(Engine(loaded), list(args.tasks)))
+
+            async def main_tui() -> int:
+                engine = Engine(loaded)
+                async with hosted(engine, lock, args):
+                    return int(await run_cockpit_async(engine, list(args.tasks)))
+
+            return asyncio.run(main_tui())
 
     async def main() -> int:
-        return await supervise_headless(Engine(loaded), list(args.tasks))
+        engine = Engine(loaded)
+        async with hosted(engine, lock, args):
+            return await supervise_headless(engine, list(args.tasks))
 
     return asyncio.run(main())
