@@ -1,0 +1,463 @@
+"""File observers on watchfiles: one callback per burst of changes, whatever the save style.
+
+Why not ``watchfiles.awatch`` as is: devster needs paths that do not exist yet, roots that
+are deleted and recreated, attribute-only changes ignored, a quiet-time debounce measured
+from the last change (so the write-to-restart latency stays near the debounce), watches set
+up off the event loop, and a clear error when inotify runs out.  So each observer runs the
+watchfiles Rust watcher (:class:`watchfiles._rust_notify.RustNotify`) in its own thread,
+posts raw batches to the loop, and decides here what counts and when a burst ends:
+
+- an existing directory is watched recursively; an existing file through its parent
+  directory (so saves by rename keep working); a missing path through its nearest existing
+  ancestor, non-recursively, until it appears; any of these changing re-plans the watches;
+- a "modified" change whose file keeps its size, mtime and inode (chmod, ``touch -a``) is
+  an attribute change and does not count;
+- a burst ends after ``debounce`` without counted changes, and then fires once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from devster_tui.config.schema import FilesObserver
+from devster_tui.watch.filters import PathFilter, relative
+
+if TYPE_CHECKING:
+    from watchfiles._rust_notify import RustNotify
+
+log = logging.getLogger(__name__)
+
+STAT_CACHE_LIMIT: Final = 200_000
+"""Files whose (size, mtime, inode) are remembered to tell attribute-only changes apart."""
+
+MAX_BURST_PATHS: Final = 20
+"""Changed paths kept per burst for display (the count is always exact)."""
+
+ADDED, MODIFIED, DELETED = 1, 2, 3
+"""watchfiles change codes."""
+
+
+class WatchLimitError(OSError):
+    """The system ran out of inotify watches; the message says how to raise the limit."""
+
+
+def watch_limit_message(paths: list[str], detail: str) -> str:
+    """The user-facing text for running out of inotify watches."""
+    where = ", ".join(paths[:3]) + (" ..." if len(paths) > 3 else "")
+    return (
+        f"out of inotify watches while watching {where} ({detail}). "
+        "Raise the limit (fs.inotify.max_user_watches), e.g. "
+        "`sudo sysctl fs.inotify.max_user_watches=524288` "
+        "(persist it in /etc/sysctl.d/), ignore big directories, "
+        "or set `poll_fallback: true` (or `poll: true`) on the observer to poll instead"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """One debounced group of counted changes."""
+
+    count: int
+    """How many counted changes (path, kind) the burst held."""
+    paths: tuple[str, ...]
+    """Up to :data:`MAX_BURST_PATHS` changed paths, relative to the project directory."""
+
+    def summary(self) -> str:
+        """``src/a.py`` or ``src/a.py and 4 more``."""
+        if not self.paths:
+            return f"{self.count} changes"
+        first = self.paths[0]
+        return first if self.count <= 1 else f"{first} and {self.count - 1} more"
+
+
+@dataclass
+class _Plan:
+    recursive: list[str] = field(default_factory=list)
+    """Existing directories watched with everything below them."""
+    flat: list[str] = field(default_factory=list)
+    """Directories watched without their subdirectories (parents of files, ancestors)."""
+    files: set[str] = field(default_factory=set)
+    """Configured paths that are existing files (matched exactly)."""
+    missing: set[str] = field(default_factory=set)
+    """Configured paths that do not exist yet."""
+    exists: dict[str, bool] = field(default_factory=dict)
+    """Configured path -> whether it was a directory (True), a file (False) when planned."""
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _is_limit(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and ("watch limit" in str(exc) or exc.errno == 28)
+
+
+class FileWatcher:
+    """Watches the paths of one ``files`` observer and calls ``on_fire`` once per burst."""
+
+    def __init__(
+        self,
+        spec: FilesObserver,
+        root: Path,
+        on_fire: Callable[[Burst], None],
+        *,
+        on_warning: Callable[[str], None] = lambda _m: None,
+        step_ms: int | None = None,
+    ) -> None:
+        """Prepare a watcher; nothing is watched until :meth:`run`.
+
+        Args:
+            spec: The observer's configuration.
+            root: The project directory (relative paths start here).
+            on_fire: Called on the event loop with each finished burst.
+            on_warning: Called with a message when watching degrades (polling fallback).
+            step_ms: How often the Rust watcher looks for new changes (default: a quarter of
+                the debounce, between 5 and 50 ms).
+        """
+        self.spec = spec
+        """The observer configuration."""
+        self.root = _real(str(root))
+        self._paths = [_real(os.path.join(self.root, p)) for p in spec.paths]
+        self._filter = PathFilter.of(spec.include, spec.ignore, spec.default_ignores)
+        self._on_fire = on_fire
+        self._on_warning = on_warning
+        debounce_ms = max(0, round(spec.debounce * 1000))
+        self._debounce = spec.debounce
+        self._step_ms = step_ms if step_ms is not None else max(5, min(50, debounce_ms // 4))
+        self._poll = spec.poll
+        self._stats: dict[str, tuple[int, int, int]] = {}
+        self._links: dict[str, str] = {}
+        self.ready = asyncio.Event()
+        """Set once the watches are in place (cleared while they are re-planned)."""
+        self.fired = 0
+        """Bursts fired so far."""
+        self.replans = 0
+        """How often the watches were re-planned (paths appeared or disappeared)."""
+
+    # ------------------------------------------------------------------ planning
+
+    def _make_plan(self) -> _Plan:
+        plan = _Plan()
+        flat: set[str] = set()
+        for path in self._paths:
+            if os.path.isdir(path):
+                plan.recursive.append(path)
+                plan.exists[path] = True
+            elif os.path.exists(path):
+                plan.files.add(path)
+                flat.add(os.path.dirname(path))
+                plan.exists[path] = False
+            else:
+                plan.missing.add(path)
+                ancestor = os.path.dirname(path)
+                while ancestor != os.path.dirname(ancestor) and not os.path.isdir(ancestor):
+                    ancestor = os.path.dirname(ancestor)
+                flat.add(ancestor)
+        # A directory already watched recursively needs no flat watch.
+        plan.flat = sorted(d for d in flat if relative(d, plan.recursive) is None)
+        return plan
+
+    def _fill_stats(self, plan: _Plan) -> None:
+        """Remember (size, mtime, inode) of the watched files (runs in a thread)."""
+        stats: dict[str, tuple[int, int, int]] = {}
+        links: dict[str, str] = {}
+        self._links = links
+        for file in plan.files:
+            self._stat_into(stats, file)
+        for top in plan.recursive:
+            for dirpath, dirnames, filenames in os.walk(top):
+                rel_dir = relative(dirpath, [top]) or "."
+                for d in dirnames:
+                    link = os.path.join(dirpath, d)
+                    if os.path.islink(link):
+                        links[link] = _real(link)
+                dirnames[:] = [
+                    d
+                    for d in dirnames
+                    if not self._filter.ignored_dir(d if rel_dir == "." else f"{rel_dir}/{d}")
+                ]
+                for name in filenames:
+                    if len(stats) >= STAT_CACHE_LIMIT:
+                        self._stats = stats
+                        return
+                    self._stat_into(stats, os.path.join(dirpath, name))
+        self._stats = stats
+
+    @staticmethod
+    def _stat_into(stats: dict[str, tuple[int, int, int]], path: str) -> bool:
+        try:
+            st = os.stat(path)
+        except OSError:
+            stats.pop(path, None)
+            return False
+        stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        return True
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self) -> None:
+        """Watch until cancelled.
+
+        Raises:
+            WatchLimitError: inotify watches ran out and ``poll_fallback`` is off.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[set[tuple[int, str]] | BaseException] = asyncio.Queue()
+        pending: dict[str, None] = {}
+        count = 0
+        deadline: float | None = None
+        while True:
+            plan = self._make_plan()
+            try:
+                threads = await self._open(plan, queue, loop)
+            except _Replan:
+                await asyncio.sleep(0.01)
+                continue
+            await asyncio.to_thread(self._fill_stats, plan)
+            self.ready.set()
+            try:
+                while True:
+                    timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                    try:
+                        item = await asyncio.wait_for(queue.get(), timeout)
+                    except TimeoutError:
+                        deadline = None
+                        if pending or count:
+                            burst = Burst(count, tuple(pending))
+                            pending, count = {}, 0
+                            self.fired += 1
+                            self._on_fire(burst)
+                        continue
+                    if isinstance(item, BaseException):
+                        if not _is_limit(item):
+                            raise item
+                        self._limit_reached(plan.recursive + plan.flat, item)
+                        break
+                    counted, replan = self._judge(item, plan)
+                    for rel in counted:
+                        count += 1
+                        if len(pending) < MAX_BURST_PATHS:
+                            pending[rel] = None
+                    if counted or replan:
+                        late = self._step_ms / 1000
+                        deadline = loop.time() + max(0.0, self._debounce - late)
+                    if replan:
+                        if not counted:
+                            count += 1
+                        self.replans += 1
+                        break
+            finally:
+                self.ready.clear()
+                await _close(threads)
+
+    async def _open(
+        self,
+        plan: _Plan,
+        queue: asyncio.Queue[set[tuple[int, str]] | BaseException],
+        loop: asyncio.AbstractEventLoop,
+    ) -> list[_WatchThread]:
+        threads: list[_WatchThread] = []
+        groups = [(plan.recursive, True), (plan.flat, False)]
+        try:
+            for paths, recursive in groups:
+                if not paths:
+                    continue
+                thread = await self._start_thread(paths, recursive, queue, loop)
+                threads.append(thread)
+        except BaseException:
+            await _close(threads)
+            raise
+        return threads
+
+    async def _start_thread(
+        self,
+        paths: list[str],
+        recursive: bool,
+        queue: asyncio.Queue[set[tuple[int, str]] | BaseException],
+        loop: asyncio.AbstractEventLoop,
+    ) -> _WatchThread:
+        while True:
+            thread = _WatchThread(paths, recursive, self._poll, self._step_ms, queue, loop)
+            try:
+                await asyncio.to_thread(thread.open)
+            except FileNotFoundError:
+                # A path vanished between planning and watching: plan again shortly.
+                thread.close()
+                raise _Replan() from None
+            except OSError as exc:
+                thread.close()
+                if not _is_limit(exc):
+                    raise
+                self._limit_reached(paths, exc)
+                continue
+            thread.start()
+            return thread
+
+    def _limit_reached(self, paths: list[str], exc: BaseException) -> None:
+        """Fall back to polling when allowed, else raise :class:`WatchLimitError`."""
+        message = watch_limit_message(paths, str(exc).split(" about ")[0])
+        if not self.spec.poll_fallback or self._poll:
+            raise WatchLimitError(message) from None
+        self._poll = True
+        self._on_warning(message + "; polling instead")
+
+    def _judge(self, changes: set[tuple[int, str]], plan: _Plan) -> tuple[list[str], bool]:
+        """The counted changes (project-relative paths) and whether to re-plan the watches."""
+        counted: list[str] = []
+        replan = False
+        bases = plan.recursive
+        for kind, raw in changes:
+            path = self._unalias(raw, plan)
+            if path in plan.exists or path in plan.missing:
+                # A configured path appeared, vanished or was replaced.
+                is_dir = os.path.isdir(path)
+                was = plan.exists.get(path)
+                if (path in plan.missing and os.path.exists(path)) or (
+                    was is not None and (not os.path.exists(path) or was != is_dir)
+                ):
+                    replan = True
+                if plan.exists.get(path):
+                    continue  # the root directory itself: its contents tell the story
+            elif any(m.startswith(path + "/") for m in plan.missing) and os.path.isdir(path):
+                replan = True  # an ancestor of a missing path appeared
+                continue
+            rel = relative(path, bases)
+            if rel is None:
+                if path in plan.files or path in plan.missing:
+                    rel = os.path.basename(path)
+                else:
+                    continue  # a sibling in a parent watched only for a file
+            if not self._counts(path, rel):
+                continue
+            if kind == MODIFIED and not self._content_changed(path):
+                continue
+            if kind == ADDED:
+                self._stat_into(self._stats, path)
+            elif kind == DELETED:
+                self._stats.pop(path, None)
+            counted.append(relative(path, [self.root]) or path)
+        return counted, replan
+
+    def _unalias(self, raw: str, plan: _Plan) -> str:
+        """The path without symlinked directories that point back into the watched tree.
+
+        The Rust watcher follows symlinks, so with a loop (``src/loop -> ..``) it reports
+        ``src/loop/src/a.py`` for ``src/a.py``; textual replacement also works for paths
+        that no longer exist.
+        """
+        links = self._links
+        if not links:
+            return raw
+        path = raw
+        for _ in range(40):
+            for link, target in links.items():
+                if path == link or path.startswith(link + "/"):
+                    path = target + path[len(link) :]
+                    break
+            else:
+                break
+        if path == raw:
+            return raw
+        if relative(path, plan.recursive) is not None or path in plan.exists:
+            return path
+        return raw  # a link out of the watched tree: keep the in-tree name
+
+    def _counts(self, path: str, rel: str) -> bool:
+        project_rel = relative(path, [self.root])
+        if project_rel is not None and project_rel != rel:
+            return self._filter.counts(rel, project_rel)
+        return self._filter.counts(rel)
+
+    def _content_changed(self, path: str) -> bool:
+        """False for a change of attributes only (chmod, ``touch -a``)."""
+        before = self._stats.get(path)
+        if not self._stat_into(self._stats, path):
+            return True
+        if os.path.isdir(path):
+            return False  # a directory's own metadata; its entries report themselves
+        return before is None or self._stats[path] != before
+
+
+class _Replan(Exception):
+    """Planning raced with the file system; plan again."""
+
+
+class _WatchThread:
+    """One RustNotify instance and the thread that waits on it and posts batches."""
+
+    def __init__(
+        self,
+        paths: list[str],
+        recursive: bool,
+        poll: bool,
+        step_ms: int,
+        queue: asyncio.Queue[set[tuple[int, str]] | BaseException],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.paths = paths
+        self.recursive = recursive
+        self.poll = poll
+        self.step_ms = step_ms
+        self.queue = queue
+        self.loop = loop
+        self.stop = threading.Event()
+        self.notify: RustNotify | None = None
+        self.thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        from watchfiles._rust_notify import RustNotify
+
+        self.notify = RustNotify(self.paths, False, self.poll, 100, self.recursive, True)
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._loop, name="devster-watch", daemon=True)
+        self.thread.start()
+
+    def _post(self, item: set[tuple[int, str]] | BaseException) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+    def _loop(self) -> None:
+        notify = self.notify
+        assert notify is not None
+        while not self.stop.is_set():
+            try:
+                raw = notify.watch(60_000, self.step_ms, 1000, self.stop)
+            except BaseException as exc:  # reported on the loop, never lost in a thread
+                self._post(exc)
+                return
+            if isinstance(raw, set):
+                if raw:
+                    self._post(raw)
+            elif raw == "stop":
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        notify = self.notify
+        if notify is not None and (self.thread is None or not self.thread.is_alive()):
+            with contextlib.suppress(Exception):
+                notify.close()
+
+
+async def _close(threads: list[_WatchThread]) -> None:
+    for thread in threads:
+        thread.stop.set()
+    for thread in threads:
+        if thread.thread is not None:
+            await asyncio.to_thread(thread.thread.join, 5.0)
+        thread.close()
+
+
+def iter_paths(spec: FilesObserver, root: Path) -> Iterator[Path]:
+    """The absolute paths an observer watches (for display and checks)."""
+    for path in spec.paths:
+        yield (root / path).resolve()
