@@ -136,6 +136,12 @@ class Client:
         """Where the engine listens."""
         self.timeout = timeout
         """Seconds per socket operation (None: wait forever)."""
+        self._stream_sock: socket.socket | None = None
+
+    def set_stream_timeout(self, seconds: float | None) -> None:
+        """Change the read timeout of the stream being iterated (``wait`` shrinks it)."""
+        if self._stream_sock is not None:
+            self._stream_sock.settimeout(seconds)
 
     def _open(
         self, method: str, target: str, body: Any = None
@@ -199,7 +205,8 @@ class Client:
                 sock.settimeout(self.timeout)
                 body = rest + sock.recv(65536)
                 raise ApiError(status, _error_message(body))
-            sock.settimeout(None)
+            sock.settimeout(self.timeout)
+            self._stream_sock = sock
             buffer = rest
             while True:
                 while b"\n" in buffer:

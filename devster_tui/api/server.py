@@ -385,7 +385,13 @@ class ApiServer:
             self._method(request, "GET")
             store = self.engine.store
             await self._send_json(
-                writer, {"seq": store.seq, "state": codec.state_to_json(store.state)}, close=close
+                writer,
+                {
+                    "seq": store.seq,
+                    "now": self._monotonic(),
+                    "state": codec.state_to_json(store.state),
+                },
+                close=close,
             )
         elif parts == ["v1", "events"]:
             self._method(request, "GET")
