@@ -29,6 +29,17 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("validate", "devster_tui.commands.validate", "check the project file and report every error"),
     ("schema", "devster_tui.commands.schema", "print the JSON Schema of project files"),
     ("graph", "devster_tui.commands.graph", "print the task graph (text, mermaid, dot or json)"),
+    ("ps", "devster_tui.commands.ps", "list the running engine's tasks and their status"),
+    ("logs", "devster_tui.commands.logs", "print (and follow) the output of running tasks"),
+    ("restart", "devster_tui.commands.control", "restart tasks of the running engine"),
+    ("stop", "devster_tui.commands.control", "stop tasks of the running engine"),
+    ("start", "devster_tui.commands.control", "start tasks of the running engine"),
+    ("trigger", "devster_tui.commands.control", "trigger tasks of the running engine"),
+    ("events", "devster_tui.commands.events", "print (and follow) the running engine's events"),
+    ("wait", "devster_tui.commands.wait", "wait until a task is running, healthy or succeeded"),
+    ("down", "devster_tui.commands.down", "stop the running engine and its tasks"),
+    ("attach", "devster_tui.commands.attach", "open the cockpit of a running engine"),
+    ("web", "devster_tui.commands.web", "serve the cockpit of a running engine in a browser"),
 )
 
 EXIT_OK = 0
