@@ -1,0 +1,305 @@
+"""Pipes: a task's stdin fed from other tasks' output, a file, or the console.
+
+Why devster sits in the middle instead of joining processes with an OS pipe: the producer
+writes only to devster (its output is read, stored and logged as for every task), and each
+consumer gets its own bounded buffer and writer.  So restarting a consumer never sends
+SIGPIPE to the producer, one producer can feed several consumers (tee), a line handed to a
+consumer's stdin is taken out of its buffer first (it reaches that consumer at most once),
+and when a consumer is slower than its producer the declared policy decides: ``block``
+keeps every line in order up to ``buffer`` lines, ``drop`` discards the oldest.  A line
+that cannot be kept is counted in a ``task.output_dropped`` event, never lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Final
+
+from devster_tui.config.schema import StdinSpec, Task
+from devster_tui.executors.base import Process
+from devster_tui.state.events import T
+from devster_tui.state.output import OutputStore
+from devster_tui.state.store import Store
+
+log = logging.getLogger(__name__)
+
+DROP_REPORT_DELAY: Final = 0.05
+"""Drops are summed over this many seconds into one event."""
+
+WRITE_CHUNK: Final = 64 * 1024
+"""Bytes written to a consumer's stdin per call (lines are batched up to this size)."""
+
+
+def wants_pipe(task: Task) -> bool:
+    """Whether ``task`` gets a stdin pipe (a stream source, a file or the console)."""
+    spec = task.stdin
+    return spec is not None and bool(spec.sources or spec.file or spec.console)
+
+
+class Pipe:
+    """The stdin feed of one consumer task."""
+
+    def __init__(
+        self,
+        consumer: str,
+        spec: StdinSpec,
+        job: bool,
+        store: Store,
+        producers_active: Callable[[], bool],
+    ) -> None:
+        """Prepare the feed.
+
+        Args:
+            consumer: The consumer task.
+            spec: Its stdin configuration.
+            job: Whether the consumer is a job (it gets end of file once its producers end).
+            store: Where drop events go.
+            producers_active: Whether any producer may still print.
+        """
+        self.consumer = consumer
+        """The consumer task."""
+        self.spec = spec
+        """Its stdin configuration."""
+        self.buffer: deque[bytes] = deque()
+        """Lines waiting for the consumer (without newlines)."""
+        self.delivered = 0
+        """Lines written to the consumer so far."""
+        self.dropped = 0
+        """Lines dropped so far (all reported in events)."""
+        self._job = job
+        self._store = store
+        self._producers_active = producers_active
+        self._proc: Process | None = None
+        self._closed_for: Process | None = None
+        self._wake = asyncio.Event()
+        self._unreported = 0
+        self._report: asyncio.TimerHandle | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def push(self, line: bytes) -> None:
+        """Take one producer line (synchronous: never slows the producer)."""
+        if len(self.buffer) >= self.spec.buffer:
+            if self.spec.backpressure == "drop":
+                self.buffer.popleft()
+                self.buffer.append(line)
+            self._drop(1)
+        else:
+            self.buffer.append(line)
+        self._wake.set()
+
+    def _drop(self, lines: int) -> None:
+        self.dropped += lines
+        self._unreported += lines
+        if self._report is None:
+            self._report = asyncio.get_running_loop().call_later(
+                DROP_REPORT_DELAY, self._flush_drops
+            )
+
+    def _flush_drops(self) -> None:
+        self._report = None
+        lines, self._unreported = self._unreported, 0
+        if lines:
+            sources = self.spec.sources
+            self._store.dispatch(
+                T.TASK_OUTPUT_DROPPED,
+                self.consumer,
+                consumer=self.consumer,
+                lines=lines,
+                sources=sources,
+                policy=self.spec.backpressure,
+            )
+
+    def attach(self, proc: Process | None) -> None:
+        """The consumer's process started (or ended, with None)."""
+        self._proc = proc
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._run(), name=f"devster:pipe:{self.consumer}")
+        self._wake.set()
+
+    def poke(self) -> None:
+        """Re-check whether the consumer should get end of file (a producer ended)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.buffer and self._proc is not None:
+                writer = self._proc
+                batch: list[bytes] = []
+                size = 0
+                while self.buffer and size < WRITE_CHUNK:
+                    line = self.buffer.popleft()
+                    batch.append(line)
+                    size += len(line) + 1
+                try:
+                    await writer.write_stdin(b"\n".join(batch) + b"\n")
+                except (OSError, RuntimeError):
+                    # Taken out of the buffer before the write: at most once, and counted.
+                    self._drop(len(batch))
+                    if self._proc is writer:
+                        self._proc = None
+                    break
+                self.delivered += len(batch)
+            proc = self._proc
+            if (
+                proc is not None
+                and self._job
+                and not self.buffer
+                and proc is not self._closed_for
+                and not self._producers_active()
+            ):
+                self._closed_for = proc
+                with contextlib.suppress(OSError):
+                    proc.close_stdin()
+
+    async def close(self) -> None:
+        """Stop the feed and report outstanding drops."""
+        if self._report is not None:
+            self._report.cancel()
+            self._flush_drops()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+
+
+class PipeManager:
+    """Every pipe of one engine: stream pipes, file stdin and console stdin."""
+
+    def __init__(
+        self,
+        store: Store,
+        output: OutputStore,
+        tasks: Mapping[str, Task],
+        root: Path,
+        is_active: Callable[[str], bool],
+    ) -> None:
+        """Prepare the pipes; nothing is fed until :meth:`start`.
+
+        Args:
+            store: Where events go.
+            output: Where producers' lines come from.
+            tasks: The active tasks.
+            root: The project directory (``stdin: {file: ...}`` is relative to it).
+            is_active: Whether a task's lifecycle is active (it may still print).
+        """
+        self._store = store
+        self._output = output
+        self._tasks = tasks
+        self._root = root
+        self._is_active = is_active
+        self.pipes: dict[str, Pipe] = {}
+        """Consumer name -> its stream pipe."""
+        self._producers: dict[str, list[str]] = {}
+        self._procs: dict[str, Process] = {}
+        self._feeds: set[asyncio.Task[None]] = set()
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    def start(self) -> None:
+        """Subscribe every stream pipe to its producers' output."""
+        for name, task in self._tasks.items():
+            spec = task.stdin
+            if spec is None or not spec.sources:
+                continue
+            producers: list[str] = []
+            pipe = Pipe(name, spec, task.kind == "job", self._store, self._any_active(producers))
+            self.pipes[name] = pipe
+            for ref in spec.sources:
+                producer, _, stream = ref.partition(".")
+                if producer not in self._tasks:
+                    continue
+                producers.append(producer)
+                self._producers.setdefault(producer, []).append(name)
+                self._unsubscribe.append(
+                    self._output.subscribe_lines(producer, _feeder(pipe, stream or None))
+                )
+
+    def _any_active(self, producers: list[str]) -> Callable[[], bool]:
+        def any_active() -> bool:
+            return any(self._is_active(p) for p in producers)
+
+        return any_active
+
+    def attach(self, name: str, proc: Process | None) -> None:
+        """Task ``name``'s process started (``proc``) or ended (None)."""
+        task = self._tasks.get(name)
+        if task is None or task.stdin is None:
+            return
+        if proc is None:
+            self._procs.pop(name, None)
+        else:
+            self._procs[name] = proc
+        pipe = self.pipes.get(name)
+        if pipe is not None:
+            pipe.attach(proc)
+        elif proc is not None and task.stdin.file:
+            feed = asyncio.create_task(self._feed_file(name, task.stdin.file, proc))
+            self._feeds.add(feed)
+            feed.add_done_callback(self._feeds.discard)
+
+    def producer_settled(self, name: str) -> None:
+        """A producer's run ended: job consumers may get end of file."""
+        for consumer in self._producers.get(name, ()):
+            self.pipes[consumer].poke()
+
+    async def _feed_file(self, name: str, file: str, proc: Process) -> None:
+        path = self._root / file
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            self._store.dispatch(
+                T.WARNING, name, message=f"{name}: cannot read stdin file {file}: {exc}"
+            )
+            data = b""
+        try:
+            for start in range(0, len(data), WRITE_CHUNK):
+                await proc.write_stdin(data[start : start + WRITE_CHUNK])
+        except OSError:
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                proc.close_stdin()
+
+    async def send_console(self, name: str, data: bytes) -> str | None:
+        """Write ``data`` to task ``name``'s console stdin.
+
+        Returns:
+            None on success, else why it was refused.
+        """
+        task = self._tasks.get(name)
+        if task is None or task.stdin is None or not task.stdin.console:
+            return f"{name} does not read the console (set `stdin: console`)"
+        proc = self._procs.get(name)
+        if proc is None:
+            return f"{name} is not running"
+        try:
+            await asyncio.wait_for(proc.write_stdin(data), 5.0)
+        except TimeoutError:
+            return f"{name} is not reading its stdin"
+        except OSError as exc:
+            return f"{name} no longer reads its stdin ({exc})"
+        return None
+
+    async def close(self) -> None:
+        """Stop every feed."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for pipe in self.pipes.values():
+            await pipe.close()
+        for feed in list(self._feeds):
+            feed.cancel()
+
+
+def _feeder(pipe: Pipe, stream: str | None) -> Callable[[str, bytes, int], None]:
+    def on_line(line_stream: str, line: bytes, _run: int) -> None:
+        if stream is None or line_stream == stream:
+            pipe.push(line)
+
+    return on_line
