@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import signal as _signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -121,6 +121,8 @@ class RunnerContext:
     """Called after each output chunk is stored (wakes printers)."""
     on_settled: Callable[[TaskRunner], None] = lambda _r: None
     """Called whenever a runner's lifecycle coroutine ends."""
+    on_process: Callable[[TaskRunner, Process | None], None] = lambda _r, _p: None
+    """Called with each spawned process, and with None once it has exited (pipes)."""
 
 
 class TaskRunner:
@@ -162,6 +164,12 @@ class TaskRunner:
         self._run = 0
         self._crash_alarm = False
         self._stuck_alarm = False
+        self.hold: Callable[[TaskRunner, str], Awaitable[None]] | None = None
+        """Awaited after the dependencies are met and before each run (a manual gate)."""
+        self.follow_up: str | None = None
+        """A start reason queued while a run was live: one more run follows it."""
+        self.stdin_pipe = False
+        """Spawn with a stdin pipe (the task reads another task, a file or the console)."""
 
     # ------------------------------------------------------------------ public
 
@@ -193,6 +201,7 @@ class TaskRunner:
             return False
         self._stop_reason = None
         self._stop_task = None
+        self.follow_up = None
         self._main = asyncio.create_task(self._guarded(reason), name=f"devster:{self.name}")
         return True
 
@@ -260,7 +269,14 @@ class TaskRunner:
             while next_reason is not None:
                 if not await self._wait_dependencies():
                     return
+                if self.hold is not None:
+                    self._phase = "waiting"
+                    await self.hold(self, next_reason)
                 next_reason = await self._run_once(next_reason)
+                if next_reason is None and self.follow_up is not None:
+                    if self._stop_reason not in ("user", "shutdown", "dependency"):
+                        next_reason, self._stop_reason = self.follow_up, None
+                    self.follow_up = None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -369,7 +385,7 @@ class TaskRunner:
             argv=argv,
             env=env,
             cwd=cwd,
-            stdin="null",
+            stdin="pipe" if self.stdin_pipe else "null",
             stop_signal=int(_signal.Signals[task.stop.signal]),
             stop_timeout=task.stop.timeout,
         )
@@ -405,10 +421,12 @@ class TaskRunner:
             # A stop arrived while spawning: carry it out now.
             self._begin_stop(self._stop_reason.partition(":")[0], False)
         self._start_watchers(run, env, cwd, ports)
+        ctx.on_process(self, proc)
 
         status = await proc.wait()
         self._exited.set()
         self._proc = None
+        ctx.on_process(self, None)
         self._phase = "preparing"
         self._cleanup_run()
         next_reason, delay = self._after_exit(run, status, ctx.clock.monotonic() - started)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -24,7 +25,10 @@ from typing import TYPE_CHECKING, Any
 from devster_tui import __version__
 from devster_tui.config.graph import TaskGraph
 from devster_tui.config.schema import Task
+from devster_tui.engine.gates import Gates
+from devster_tui.engine.pipes import PipeManager, wants_pipe
 from devster_tui.engine.runner import RunnerContext, StateWaiter, TaskRunner
+from devster_tui.engine.triggers import TriggerHub
 from devster_tui.executors.base import Executor
 from devster_tui.state.clock import Clock, SystemClock
 from devster_tui.state.commands import OBSERVE_GUARDED, Command, CommandResult
@@ -114,6 +118,20 @@ class Engine:
         self._closed = False
         self._background: set[asyncio.Future[object]] = set()
         self._registry: ProcRegistry | None = None
+        self.explicit_selection = False
+        """Whether :meth:`start` was given task names (triggers then act on those only)."""
+        self.gates = Gates(self.store, project.observers, self.tasks)
+        """Manual gates."""
+        self.triggers = TriggerHub(self)
+        """Observers and their firing rules."""
+        self.pipes = PipeManager(
+            self.store,
+            self.output,
+            self.tasks,
+            loaded.root,
+            lambda name: name in self._runners and self._runners[name].active,
+        )
+        """Stdin pipes, file stdin and console stdin."""
         self._unsubscribe = self.store.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ setup
@@ -169,10 +187,15 @@ class Engine:
             rng=self._rng,
             on_output_activity=self._output_activity,
             on_settled=self._on_settled,
+            on_process=lambda runner, proc: self.pipes.attach(runner.name, proc),
         )
         known = frozenset(self.tasks)
         for name, task in self.tasks.items():
-            self._runners[name] = TaskRunner(name, task, ctx, self._task_env(task), known)
+            runner = TaskRunner(name, task, ctx, self._task_env(task), known)
+            runner.stdin_pipe = wants_pipe(task)
+            if self.gates.gated(name):
+                runner.hold = self.gates.hold
+            self._runners[name] = runner
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -205,10 +228,13 @@ class Engine:
         for name, task in self.tasks.items():
             self.store.dispatch(T.TASK_DEFINED, name, **_defined_data(task, self.tasks))
         self._build_runners()
-        roots = list(selection) or [
-            n for n, t in self.tasks.items() if t.autostart and not self._gated(t)
-        ]
+        self.explicit_selection = bool(selection)
+        for name in selection:
+            self.gates.grant(name)  # naming a gated task on the command line approves it once
+        roots = list(selection) or [n for n, t in self.tasks.items() if t.autostart]
         self.selected = [n for n in self.graph.closure(roots) if n in self.tasks]
+        self.pipes.start()
+        self.triggers.start()
         for name in self.selected:
             self._runners[name].start("start")
 
@@ -235,8 +261,9 @@ class Engine:
             self._settled.clear()
             await self._settled.wait()
 
-    def _on_settled(self, _runner: TaskRunner) -> None:
+    def _on_settled(self, runner: TaskRunner) -> None:
         self._settled.set()
+        self.pipes.producer_settled(runner.name)
 
     def exit_code(self, names: Sequence[str] | None = None) -> int:
         """0 if every task in ``names`` (default: the started ones) ended fine, else 1.
@@ -280,6 +307,7 @@ class Engine:
     async def _shutdown(self, force: bool, reason: str) -> int:
         self._shutting_down = True
         self.store.dispatch(T.ENGINE_STOPPING, reason=reason, force=force)
+        await self.triggers.close()
         try:
             levels = self.graph.levels()
         except ValueError:
@@ -289,6 +317,7 @@ class Engine:
             await asyncio.gather(
                 *(r.stop("shutdown", force=self._force) for r in runners if r.active)
             )
+        await self.pipes.close()
         code = self.exit_code()
         if self.interrupted == _signal.SIGINT:
             code = EXIT_INTERRUPTED
@@ -346,6 +375,15 @@ class Engine:
 
         return remove
 
+    @property
+    def stopping(self) -> bool:
+        """Whether shutdown has begun."""
+        return self._shutting_down
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        self._spawn(coro)
+
     def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         future: asyncio.Future[object] = asyncio.ensure_future(coro)
         self._background.add(future)
@@ -377,10 +415,15 @@ class Engine:
         self._waiter.notify()
         if self._shutting_down or event.task is None or event.task not in self._runners:
             return
+        self.triggers.on_event(event)
         dep = event.task
         data = event.data
-        if event.type == T.TASK_STARTING and data.get("reason") != "start":
+        is_job = self.tasks[dep].kind == "job"
+        if event.type == T.TASK_STARTING and data.get("reason") != "start" and not is_job:
             self._apply_rules(dep, "on_restart", f"dependency {dep} restarted")
+        elif event.type == T.TASK_SUCCEEDED and is_job:
+            # A re-run job (a build) restarts its dependents only once it has succeeded.
+            self._apply_rules(dep, "on_restart", f"dependency {dep} ran again")
         elif event.type == T.TASK_FAILED or (
             event.type == T.TASK_EXITED and not data.get("success") and not data.get("stopped")
         ):
@@ -412,6 +455,8 @@ class Engine:
             )
             await self.shutdown(command.force, "request")
             return CommandResult(True, "stopped")
+        if action in ("trigger", "approve"):
+            command = self._observer_targets(command)
         unknown = [n for n in command.tasks if n not in self._runners]
         if unknown:
             return CommandResult(False, f"unknown task: {', '.join(unknown)}")
@@ -439,12 +484,32 @@ class Engine:
                 *(self._runners[n].stop("user", force=command.force) for n in command.tasks)
             )
             return CommandResult(True, f"stopped {', '.join(command.tasks)}")
+        if action == "approve":
+            return await self._approve(command)
+        if action == "set_watch":
+            for name in command.tasks:
+                current = self.store.state.tasks[name].watching
+                enabled = (not current) if command.enabled is None else command.enabled
+                self.store.dispatch(T.TASK_WATCH, name, enabled=enabled)
+            return CommandResult(True, "file watching updated")
+        if action == "send_stdin":
+            for name in command.tasks:
+                refusal = await self.pipes.send_console(name, command.data)
+                if refusal is not None:
+                    return CommandResult(False, refusal)
+            return CommandResult(True, f"sent {len(command.data)} bytes")
         if action in ("restart", "trigger"):
             reason = "restart" if action == "restart" else "trigger"
             if action == "trigger":
                 for name in command.tasks:
                     self.store.dispatch(T.TASK_TRIGGERED, name, trigger="user", detail="")
+                    # Triggering a gated task by name approves its gate once.
+                    if self.gates.gated(name) and self.gates.approve(name):
+                        continue
             for name in command.tasks:
+                if action == "trigger" and self.gates.gated(name) and self._runners[name].active:
+                    if not self._runners[name].live:
+                        continue  # released at the gate, or the approval waits for the deps
                 if not self._runners[name].active:
                     self._start_with_dependencies([name], reason)
                 else:
@@ -457,6 +522,47 @@ class Engine:
                 self.store.dispatch(T.TASK_AUTORESTART, name, enabled=enabled)
             return CommandResult(True, "auto-restart updated")
         return CommandResult(False, f"{action}: not supported by this engine")
+
+    def _observer_targets(self, command: Command) -> Command:
+        """Replace observer names (``devster trigger go-integration``) by their tasks."""
+        names: list[str] = []
+        for name in command.tasks:
+            if name not in self._runners and name in self.triggers.targets:
+                names.extend(self.triggers.targets[name])
+            else:
+                names.append(name)
+        return dataclasses.replace(command, tasks=tuple(dict.fromkeys(names)))
+
+    async def _approve(self, command: Command) -> CommandResult:
+        """Open the manual gates of ``command.tasks`` (once, or for the session)."""
+        ungated = [n for n in command.tasks if not self.gates.gated(n)]
+        if ungated:
+            return CommandResult(False, f"{', '.join(ungated)}: no manual gate to approve")
+        for name in command.tasks:
+            released = self.gates.approve(name, command.always)
+            detail = "approved for the session" if command.always else "approved"
+            self.store.dispatch(
+                T.TASK_TRIGGERED, name, trigger=self.gates.observer(name) or "user", detail=detail
+            )
+            if released:
+                continue
+            runner = self._runners[name]
+            if runner.live:
+                if self.tasks[name].kind == "job":
+                    runner.follow_up = "trigger"
+                else:
+                    await runner.restart("trigger")
+            elif not runner.active:
+                self._start_with_dependencies([name], "trigger")
+        return CommandResult(True, f"approved {', '.join(command.tasks)}")
+
+    def start_with_dependencies(self, names: Sequence[str], reason: str = "start") -> list[str]:
+        """Start ``names`` plus dependencies that never ran or were stopped.
+
+        Returns:
+            The tasks started.
+        """
+        return self._start_with_dependencies(names, reason)
 
     def _start_with_dependencies(self, names: Sequence[str], reason: str = "start") -> list[str]:
         """Start ``names`` plus dependencies that never ran or were stopped."""
