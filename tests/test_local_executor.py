@@ -452,3 +452,15 @@ def test_hundred_tasks_reach_running_and_stop_quickly(tmp_path: Path) -> None:
     assert stopped < 1.0, stopped
     assert len(ids) == 100
     assert not [pid for pid, started in ids if process_alive(pid, started)]
+
+
+def test_exit_is_seen_on_kernels_without_pidfd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "pidfd_open not supported")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    status, sink = run_to_end(["sh", "-c", "echo fallback; exit 5"], tmp_path)
+    assert status == ExitStatus(code=5, signal=None)
+    assert sink.text() == "fallback\n"
