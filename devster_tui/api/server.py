@@ -55,6 +55,10 @@ MAX_WAIT = 30.0
 """Longest ``wait`` an output request may ask for."""
 CLOSE_GRACE = 2.0
 """Seconds :meth:`ApiServer.close` lets requests in flight finish."""
+LINGER = 0.5
+"""Seconds an error answer waits for the client to stop sending before closing."""
+LINGER_BYTES = 256 * 1024
+"""Unread input discarded at most before closing after an error answer."""
 FOLLOW_QUEUE = 100_000
 """Events queued for one slow ``follow`` client before it is disconnected."""
 
@@ -240,6 +244,7 @@ class ApiServer:
         try:
             if active >= self.limits.max_connections:
                 await self._send_error(writer, 503, "too many connections", close=True)
+                await _linger(reader, writer)
                 return
             await self._serve(reader, writer, kind)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -267,6 +272,8 @@ class ApiServer:
             raise WireError(431, "request head too large") from None
         except ValueError:
             raise WireError(431, "request head too large") from None
+        if len(head) > self.limits.max_header:
+            raise WireError(431, "request head too large")
         request = parse_head(head)
         if "transfer-encoding" in request.headers:
             raise WireError(501, "chunked request bodies are not supported")
@@ -290,9 +297,11 @@ class ApiServer:
                 )
             except TimeoutError:
                 await self._send_error(writer, 408, "request not received in time", close=True)
+                await _linger(reader, writer)
                 return
             except WireError as exc:
                 await self._send_error(writer, exc.status, str(exc), close=True)
+                await _linger(reader, writer)
                 return
             if request is None:
                 return
@@ -531,6 +540,26 @@ class ApiServer:
             unsubscribe()
             if me is not None:
                 self._streams.discard(me)
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """After an error answer: half-close and discard a little unread input, so closing
+    does not reset the connection before the client has read the answer."""
+    with contextlib.suppress(OSError, RuntimeError):
+        if writer.can_write_eof():
+            writer.write_eof()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LINGER
+    budget = LINGER_BYTES
+    with contextlib.suppress(OSError, TimeoutError, ConnectionError):
+        while budget > 0:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            data = await asyncio.wait_for(reader.read(65536), remaining)
+            if not data:
+                return
+            budget -= len(data)
 
 
 def _int(text: str, name: str) -> int:
