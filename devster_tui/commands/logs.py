@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the client options, ``-f``, ``--since``, ``--view``, ``-n`` and the tasks."""
     add_client_options(parser, short_file=False)
     parser.add_argument(
+        "-f",
         "--follow",
-        "-F",
         action="store_true",
         dest="follow_lines",
         help="keep printing new lines (Ctrl-C ends)",
