@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 STAT_CACHE_LIMIT: Final = 200_000
 """Files whose (size, mtime, inode) are remembered to tell attribute-only changes apart."""
 
+BIG_BURST_EXTRA: Final = 0.5
+"""Most extra quiet time (0.1 ms per change so far) a big burst waits for."""
+
 MAX_BURST_PATHS: Final = 20
 """Changed paths kept per burst for display (the count is always exact)."""
 
@@ -247,8 +250,10 @@ class FileWatcher:
                         if len(pending) < MAX_BURST_PATHS:
                             pending[rel] = None
                     if counted or replan:
-                        late = self._step_ms / 1000
-                        deadline = loop.time() + max(0.0, self._debounce - late)
+                        # A big burst (a checkout) waits a little longer for quiet, so a
+                        # pause under load does not split it; single saves keep the debounce.
+                        quiet = self._debounce + min(BIG_BURST_EXTRA, count * 1e-4)
+                        deadline = loop.time() + max(0.0, quiet - self._step_ms / 1000)
                     if replan:
                         if not counted:
                             count += 1
@@ -415,7 +420,7 @@ class _WatchThread:
     def open(self) -> None:
         from watchfiles._rust_notify import RustNotify
 
-        self.notify = RustNotify(self.paths, False, self.poll, 100, self.recursive, True)
+        self.notify = RustNotify(self.paths, False, self.poll, 100, self.recursive, False)
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._loop, name="devster-watch", daemon=True)

@@ -32,7 +32,7 @@ DEFAULT_IGNORED_DIRS: Final = frozenset(
 
 JUNK_FILE: Final = re.compile(
     r"""^(?:
-        \..*\.sw[a-p]          # vim swap files: .x.swp, .x.swo, .x.swx
+        \..*\.sw[a-z]          # vim swap files: .x.swp, .x.swo, .x.swx
       | 4913                   # vim's probe for write permission
       | .*~                    # backups: x~, vim's x.un~
       | \.\#.*                 # emacs lock files: .#x
