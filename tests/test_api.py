@@ -128,7 +128,7 @@ def _answers(client: Client, pid: int | None = None) -> bool:
 
 def _web_running(client: Client) -> bool:
     tasks = client.json("GET", "/v1/state")["state"]["tasks"]
-    return bool(tasks[0]["status"] == "running")
+    return bool(tasks) and bool(tasks[0]["status"] == "running")
 
 
 def _poll(check: object, what: str, limit: float = 20.0) -> None:

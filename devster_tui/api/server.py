@@ -34,7 +34,7 @@ from devster_tui import __version__
 from devster_tui.api import codec, metrics
 from devster_tui.api.wire import Request, WireError, parse_head, response_head
 from devster_tui.state.commands import CommandResult
-from devster_tui.state.events import Event
+from devster_tui.state.events import Event, T
 from devster_tui.state.model import EngineState
 from devster_tui.state.output import VIEWS, OutputStore
 from devster_tui.state.store import Store
@@ -519,6 +519,8 @@ class ApiServer:
                 writer.write("".join(e.to_json() + "\n" for e in backlog).encode())
                 last = backlog[-1].seq
             await writer.drain()
+            if backlog and backlog[-1].type == T.ENGINE_STOPPED:
+                return
             while True:
                 event = await queue.get()
                 if event is None:
@@ -527,15 +529,20 @@ class ApiServer:
                     continue
                 last = event.seq
                 chunk = [event.to_json()]
-                while not queue.empty():
+                done = event.type == T.ENGINE_STOPPED
+                while not queue.empty() and not done:
                     more = queue.get_nowait()
                     if more is None:
                         return
                     if more.seq > last:
                         last = more.seq
                         chunk.append(more.to_json())
+                        done = more.type == T.ENGINE_STOPPED
                 writer.write(("\n".join(chunk) + "\n").encode())
                 await writer.drain()
+                if done:
+                    # Nothing follows the engine's last event: end the stream.
+                    return
         finally:
             unsubscribe()
             if me is not None:
