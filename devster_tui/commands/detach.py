@@ -8,6 +8,7 @@ every task it started has left the waiting/starting phase (or failed).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from devster_tui.api.paths import EngineLock
     from devster_tui.config.loader import LoadedProject
     from devster_tui.engine.supervisor import Engine
+    from devster_tui.state.events import Event
 
 EXIT_RUNNING = 3
 """``devster up``: another engine already runs for the project."""
@@ -74,9 +76,36 @@ def take_lock(loaded: LoadedProject) -> EngineLock | None:
 
 
 @contextlib.asynccontextmanager
-async def hosted(engine: Engine, lock: EngineLock, args: argparse.Namespace) -> AsyncIterator[None]:
-    """Serve the API (and the event bus) around one ``devster up`` run."""
+async def hosted(
+    engine: Engine, lock: EngineLock, args: argparse.Namespace, *, tui: bool = False
+) -> AsyncIterator[None]:
+    """Serve the API (and the event bus) around one ``devster up`` run.
+
+    With ``tui``, a shutdown asked by a client (``devster down``) also closes the cockpit:
+    it is delivered as the SIGTERM the cockpit already handles (only while a handler is
+    installed, so a late request can never kill the process by default action).
+    """
     from devster_tui.api.host import serve_engine
+
+    unsubscribe = None
+    if tui:
+        import signal
+
+        from devster_tui.state.events import T
+
+        loop = asyncio.get_running_loop()
+
+        def close_cockpit() -> None:
+            if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None):
+                signal.raise_signal(signal.SIGTERM)
+
+        def on_event(event: Event, _state: object) -> None:
+            data = event.data
+            if event.type == T.COMMAND and data.get("action") == "shutdown":
+                if data.get("by") != "tui":
+                    loop.call_soon(close_cockpit)
+
+        unsubscribe = engine.store.subscribe(on_event)
 
     port = getattr(args, "api_port", None)
     async with serve_engine(
@@ -87,7 +116,11 @@ async def hosted(engine: Engine, lock: EngineLock, args: argparse.Namespace) -> 
                 f"devster: API on http://{args.api_host}:{server.tcp_port} "
                 f"(token in {lock.directory / 'engine.json'})\n"
             )
-        yield
+        try:
+            yield
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
 
 
 def _child_argv(args: argparse.Namespace, loaded: LoadedProject) -> list[str]:
