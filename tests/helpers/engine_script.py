@@ -48,6 +48,10 @@ async def main() -> None:
             assert time.monotonic() < deadline, f"{name} did not start"
             await asyncio.sleep(0.005)
         tasks[proc.pgid] = [m.pid for m in group_members(proc.pgid)]
+    if registry is not None:
+        # The registry writes its file once per loop iteration: let that happen before we
+        # claim to be ready.  (The guard is told at once: no yield needed for it.)
+        await asyncio.sleep(0)
     report = {"engine": os.getpid(), "guard": ex.guard_pid, "tasks": tasks}
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
