@@ -17,7 +17,14 @@ from typing import Literal
 
 import pytest
 
-from devster_tui.executors.base import ExitStatus, ProcessSpec, SpawnError, Stream
+from devster_tui.executors.base import (
+    Executor,
+    ExitStatus,
+    Process,
+    ProcessSpec,
+    SpawnError,
+    Stream,
+)
 from devster_tui.executors.guard import start_time
 from devster_tui.executors.local import LocalExecutor, LocalProcess
 from tests.helpers import async_wait_for, process_alive, run
@@ -464,3 +471,15 @@ def test_exit_is_seen_on_kernels_without_pidfd(
     status, sink = run_to_end(["sh", "-c", "echo fallback; exit 5"], tmp_path)
     assert status == ExitStatus(code=5, signal=None)
     assert sink.text() == "fallback\n"
+
+
+def test_local_executor_satisfies_the_executor_and_process_protocols(tmp_path: Path) -> None:
+    # mypy --strict checks these assignments; at run time the process must also work
+    # through the protocol type alone.
+    async def go() -> ExitStatus:
+        ex: Executor = LocalExecutor(guard=False)
+        sink = Sink()
+        proc: Process = await ex.spawn(make_spec(["true"], tmp_path), sink.out, sink.on_eof)
+        return await proc.wait()
+
+    assert run(go()) == ExitStatus(code=0, signal=None)
