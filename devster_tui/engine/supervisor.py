@@ -26,6 +26,7 @@ from devster_tui import __version__
 from devster_tui.config.graph import TaskGraph
 from devster_tui.config.schema import Task
 from devster_tui.engine.gates import Gates
+from devster_tui.engine.masking import task_config
 from devster_tui.engine.pipes import PipeManager, wants_pipe
 from devster_tui.engine.runner import RunnerContext, StateWaiter, TaskRunner
 from devster_tui.engine.triggers import TriggerHub
@@ -592,6 +593,13 @@ def _defined_data(task: Task, tasks: Mapping[str, Task]) -> dict[str, object]:
         "host": None,
         "autostart": task.autostart,
         "restart_policy": task.restart.policy,
-        "stdin": task.stdin.sources if task.stdin is not None else [],
+        "stdin": _stdin_sources(task),
         "environment": task.environment,
+        "config": task_config(task),
     }
+
+
+def _stdin_sources(task: Task) -> list[str]:
+    if task.stdin is None:
+        return []
+    return [*task.stdin.sources, *(["console"] if task.stdin.console else [])]

@@ -30,7 +30,8 @@ class T:
     """data: exit_code."""
     TASK_DEFINED: Final = "task.defined"
     """data: kind, depends_on (name -> condition), triggers, mode, has_health, ports, host,
-    autostart, restart_policy, stdin (list of sources), environment."""
+    autostart, restart_policy, stdin (list of sources; "console" for console stdin),
+    environment, config (the resolved task config, JSON-able, through ``mask_config``)."""
     TASK_WAITING: Final = "task.waiting"
     """data: reason (human text), on (list of dependency names).  Waiting for dependencies."""
     TASK_BLOCKED: Final = "task.blocked"
