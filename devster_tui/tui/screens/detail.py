@@ -50,7 +50,8 @@ def mask_secrets(value: Any, key: str = "") -> Any:
 
 
 def defined_data(events: Sequence[Event], task: str) -> Mapping[str, Any]:
-    """The data of the task's newest ``task.defined`` event (``config_json`` decoded)."""
+    """The data of the task's newest ``task.defined`` event (``config_json`` decoded into
+    ``config`` for event logs written before the engine sent ``config`` itself)."""
     for event in reversed(events):
         if event.type == T.TASK_DEFINED and event.task == task:
             data = dict(event.data)
@@ -65,7 +66,7 @@ def defined_data(events: Sequence[Event], task: str) -> Mapping[str, Any]:
 
 
 def _event_summary(event: Event) -> str:
-    skip = {"last_lines", "config_json", "argv_summary"}
+    skip = {"last_lines", "config", "config_json", "argv_summary"}
     parts = []
     for key, value in event.data.items():
         if key in skip:
@@ -163,7 +164,8 @@ def detail_renderable(
     if task.dropped_lines:
         facts.add_row("dropped", Text(f"{task.dropped_lines} lines dropped by a pipe"))
 
-    config = mask_secrets(dict(data))
+    resolved = data.get("config")
+    config = mask_secrets(dict(resolved) if isinstance(resolved, Mapping) else dict(data))
     config_text = Text("\n".join(_yaml_like(config)) if config else "(not recorded)")
 
     exits = Table(box=None, padding=(0, 1), header_style="bold")
