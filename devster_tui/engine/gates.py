@@ -102,6 +102,9 @@ class Gates:
         if name in self._tokens:
             self._tokens.discard(name)
             return
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError  # never start waiting once a stop was requested
         observer, spec = gate
         event = asyncio.Event()
         self._waiting[name] = event
