@@ -270,6 +270,8 @@ class TaskRunner:
                 if not await self._wait_dependencies():
                     return
                 if self.hold is not None:
+                    if self._stop_reason in ("user", "shutdown", "dependency"):
+                        return  # a stop whose cancellation a finished wait swallowed
                     self._phase = "waiting"
                     await self.hold(self, next_reason)
                 next_reason = await self._run_once(next_reason)
