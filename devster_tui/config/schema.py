@@ -629,6 +629,53 @@ class LogSettings(_Model):
     """Recent lines kept in memory per task and stream for the TUI and ``logs``."""
 
 
+SECRET_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"
+"""What a secret name may look like (referenced as ``${secret:NAME}``)."""
+
+SECRET_SOURCES = ("env", "file", "command", "prompt")
+
+
+class Secret(_Model):
+    """Where a secret's value comes from: exactly one of env, file, command, prompt.
+
+    Values are read once at start-up, never written anywhere, and shown as
+    ``[redacted:NAME]`` in output.
+    """
+
+    env: Text | None = None
+    """An environment variable of the devster process."""
+    file: Text | None = None
+    """A file, relative to the project file; its content without one trailing newline
+    (a warning when group or others may read it)."""
+    command: Command | None = None
+    """A command run once at start-up (``pass show db``); its stdout without one trailing
+    newline.  It must exit 0."""
+    prompt: Text | None = None
+    """Asked once in the TUI with masked input; the text is the question.  Headless runs
+    (``--no-tui``, ``run``, ``up -d``) fail instead of waiting."""
+    timeout: Duration = 30.0
+    """How long ``command`` may take."""
+    description: Text | None = None
+    """Free text (what the secret is for)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        kinds = [k for k in SECRET_SOURCES if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"a secret needs exactly one of {', '.join(SECRET_SOURCES)}; got {kinds or 'none'}"
+            )
+        return self
+
+    @property
+    def source(self) -> str:
+        """``env``, ``file``, ``command`` or ``prompt``."""
+        for k in SECRET_SOURCES:
+            if getattr(self, k) is not None:
+                return k
+        raise AssertionError("validated secret has no source")
+
+
 class Project(_Model):
     """A devster project: the whole file."""
 
@@ -655,6 +702,10 @@ class Project(_Model):
         json_schema_extra={"propertyNames": {"pattern": TASK_NAME_PATTERN}},
     )
     """The tasks."""
+    secrets: dict[Annotated[Text, Field(pattern=SECRET_NAME_PATTERN)], Secret] = Field(
+        default_factory=dict
+    )
+    """Named secrets, used as ``${secret:NAME}`` in env values and ssh passphrases."""
     bus: Annotated[Text, Field(pattern=r"^nats://[^\s/]+(:\d+)?/?$")] | None = None
     """NATS JetStream server (``nats://HOST:PORT``) the engine publishes every event to."""
 
