@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from devster_tui.config.schema import DockerLayer
-from devster_tui.executors.base import EofSink, ExitStatus, OutputSink, ProcessSpec, SpawnError
+from devster_tui.executors.base import (
+    EofSink,
+    ExitStatus,
+    OutputSink,
+    ProcessSpec,
+    SpawnError,
+    Stream,
+)
 from devster_tui.executors.chain import (
     FramedProcess,
     NoticeSink,
@@ -313,11 +320,11 @@ class DockerExecutor:
         newest = max(found, key=lambda c: c.get("Created", 0))
         return str(newest["Id"])
 
-    async def _exec(self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink) -> Any:
+    async def _exec(
+        self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink
+    ) -> FramedProcess:
         layer = self.layer
-        argv = wrap_argv(
-            spec, key=instance_key(self._project, spec.task), cwd=layer.workdir or ""
-        )
+        argv = wrap_argv(spec, key=instance_key(self._project, spec.task), cwd=layer.workdir or "")
 
         def attempt() -> tuple[str, str, Any]:
             container = self.find_container()
@@ -406,7 +413,9 @@ class DockerExecutor:
 
     # -- run ----------------------------------------------------------------------------
 
-    async def _run(self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink) -> Any:
+    async def _run(
+        self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink
+    ) -> FramedProcess:
         layer = self.layer
         argv = wrap_argv(spec, key="", cwd="")
         name = layer.name
@@ -513,7 +522,7 @@ class BuildProcess:
         context = str((executor._root / build.context).resolve())
         loop = proc._loop
 
-        def emit(stream: str, data: bytes) -> None:
+        def emit(stream: Stream, data: bytes) -> None:
             loop.call_soon_threadsafe(proc._emit, stream, data)
 
         def work() -> ExitStatus:
@@ -542,8 +551,8 @@ class BuildProcess:
 
         async def run() -> None:
             status = await asyncio.to_thread(work)
-            for stream in ("stdout", "stderr"):
-                on_eof(stream)  # type: ignore[arg-type]
+            on_eof("stdout")
+            on_eof("stderr")
             if not proc._done.done():
                 proc._done.set_result(status)
 
@@ -552,9 +561,9 @@ class BuildProcess:
         task.add_done_callback(_background.discard)
         return proc
 
-    def _emit(self, stream: str, data: bytes) -> None:
+    def _emit(self, stream: Stream, data: bytes) -> None:
         if not self._done.done():
-            self._on_output(stream, data)  # type: ignore[arg-type]
+            self._on_output(stream, data)
 
     @property
     def pid(self) -> int | None:
