@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from devster_tui.engine.supervisor import Engine
@@ -16,16 +17,8 @@ def starts(engine: Engine, task: str) -> int:
 
 
 async def ready(engine: Engine, observer: str = "src") -> None:
-    watcher = engine.triggers.watchers[observer]
-    await wait_watch(watcher)
-
-
-async def wait_watch(watcher: object) -> None:
-    import asyncio
-
-    ev = watcher.ready  # type: ignore[attr-defined]
-    assert isinstance(ev, asyncio.Event)
-    await asyncio.wait_for(ev.wait(), 10)
+    """Wait until the observer's watches are in place."""
+    await asyncio.wait_for(engine.triggers.watchers[observer].ready.wait(), 10)
 
 
 FILES = """

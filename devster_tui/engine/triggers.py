@@ -24,7 +24,7 @@ from devster_tui.state.model import Status
 
 if TYPE_CHECKING:
     from devster_tui.engine.supervisor import Engine
-    from devster_tui.watch.files import Burst
+    from devster_tui.watch.files import Burst, FileWatcher
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class TriggerHub:
                     self.targets.setdefault(obs, []).append(name)
         self._jobs: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
-        self.watchers: dict[str, object] = {}
+        self.watchers: dict[str, FileWatcher] = {}
         """Observer name -> its running :class:`~devster_tui.watch.files.FileWatcher`."""
         self._closed = False
 
