@@ -54,8 +54,26 @@ class _CommandModule(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every registered sub-command."""
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option), if any."""
+    names = {name for name, _module, _help in COMMANDS}
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in names else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser.
+
+    Every sub-command is listed, but only the one named in ``argv`` gets its module imported
+    and its arguments added: ``devster --help`` imports no command module at all, and
+    ``devster ps`` does not pay for the modules of ``up`` or ``web``.
+
+    Args:
+        argv: The command line being parsed; None builds every sub-command fully (for
+            documentation and tests).
+    """
     parser = argparse.ArgumentParser(
         prog="devster",
         description="A terminal cockpit for your running system: tasks, dependencies, "
@@ -63,18 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"devster {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = None if argv is None else _chosen_command(argv)
     for name, module_name, help_text in COMMANDS:
-        module = cast(_CommandModule, importlib.import_module(module_name))
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command_parser)
         command_parser.set_defaults(_module=module_name)
+        if argv is None or name == chosen:
+            module = cast(_CommandModule, importlib.import_module(module_name))
+            module.add_arguments(command_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run devster with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     module_name = getattr(args, "_module", None)
     if module_name is None:
         parser.print_help(sys.stderr)

@@ -74,3 +74,28 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout.startswith("devster ")
+
+
+def test_no_command_module_imports_a_heavy_package_at_import_time() -> None:
+    """Pins: a sub-command module importing pydantic/textual at module level.
+
+    The parser imports only the chosen command's module, but every module must stay light so
+    that its own ``--help`` and the client commands (``ps``, ``logs``) start fast.
+    """
+    code = (
+        "import json, sys; import devster_tui.cli as c; c.build_parser(); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    modules = json.loads(proc.stdout)
+    loaded = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in HEAVY})
+    assert loaded == []
+
+
+def test_top_level_help_imports_no_command_module() -> None:
+    result = _probe("--help")
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    assert [m for m in modules if m.startswith("devster_tui.commands.")] == []
