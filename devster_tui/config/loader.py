@@ -38,6 +38,7 @@ from devster_tui.config.schema import (
     SshLayer,
     Task,
 )
+from devster_tui.config.secrets import SecretValues, check_references
 from devster_tui.config.yamlsrc import decode, parse_yaml
 
 
@@ -57,6 +58,8 @@ class LoadedProject:
     """The project's ``env_file`` values with the process environment over them."""
     profiles: tuple[str, ...] = ()
     """Active profiles: the file's defaults, then the requested ones."""
+    secrets: SecretValues | None = None
+    """The values of ``secrets:``, once resolved at start-up (never by the loader)."""
 
 
 def load_project(
@@ -90,6 +93,14 @@ def load_project(
         python_project, source_map = load_python_project(file, env)
         dotenv = _read_project_env_files(python_project.env_file, root, name, source_map, errors)
         loaded = _Validated(python_project, python_project, None)
+        errors.extend(
+            check_references(
+                python_project.model_dump(by_alias=True, exclude_defaults=True),
+                python_project.secrets,
+                source_map,
+                name,
+            )
+        )
     else:
         loaded, source_map, dotenv = _load_yaml(path, name, root, env, errors)
     if loaded.checkable is not None:
@@ -181,6 +192,12 @@ def _load_yaml(
     if "env_file" in data:
         interpolated["env_file"] = data["env_file"]
     failed_paths = frozenset(e.path for e in interpolation_errors)
+    declared = interpolated.get("secrets")
+    errors.extend(
+        check_references(
+            interpolated, declared if isinstance(declared, dict) else {}, source_map, name
+        )
+    )
     try:
         project = Project.model_validate(interpolated)
     except ValidationError as exc:
