@@ -91,12 +91,12 @@ def test_env_file_path_is_interpolated_from_the_environment(tmp_path: Path) -> N
 def test_dollar_forms_shell_snippets_and_engine_references_pass(tmp_path: Path) -> None:
     loaded = _load(
         tmp_path,
-        "tasks:\n  api:\n    cmd: echo $(date) $HOME $$ $${X} ${ports.http} ${secret:db}"
-        " ${MISSING:-dflt}\n    ports: {http: 8080}\n",
+        "tasks:\n  api:\n    cmd: echo $(date) $HOME $$ $${X} ${ports.http}"
+        " ${MISSING:-dflt}\n    ports: {http: 8080}\n    env: {DB: '${secret:db}'}\n"
+        "secrets:\n  db: {env: DB_PASSWORD}\n",
     )
-    assert loaded.project.tasks["api"].cmd == (
-        "echo $(date) $HOME $ ${X} ${ports.http} ${secret:db} dflt"
-    )
+    assert loaded.project.tasks["api"].cmd == "echo $(date) $HOME $ ${X} ${ports.http} dflt"
+    assert loaded.project.tasks["api"].env["DB"] == "${secret:db}"
 
 
 def test_interpolated_plain_scalars_stay_typed_like_written_text(tmp_path: Path) -> None:
