@@ -14,6 +14,7 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,16 @@ class ThemeFailure:
 
 
 def builtin_theme_dir() -> Path:
-    """The ``themes/`` folder shipped beside the package (the repository root)."""
+    """The themes shipped with devster.
+
+    An installed devster has them as package data, ``devster_tui/themes`` (the repository's
+    ``themes/`` folder mapped into the package by ``pyproject.toml``), found through
+    :mod:`importlib.resources`; a source checkout or an editable install reads the
+    repository's ``themes/`` folder itself.
+    """
+    packaged = resources.files("devster_tui") / "themes"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
     return Path(__file__).resolve().parents[2] / "themes"
 
 
