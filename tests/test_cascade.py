@@ -70,3 +70,70 @@ def test_a_failed_build_keeps_the_old_services_running_and_says_so(tmp_path: Pat
         assert any("keep running the previous build" in w for w in state.warnings)
 
     run(session(engine, body))
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_dev_loop_example_save_builds_restarts_the_server_and_runs_the_unit_tests(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from devster_tui.config.loader import load_project
+    from devster_tui.engine.supervisor import Engine
+
+    root = tmp_path / "dev-loop"
+    shutil.copytree(EXAMPLES / "dev-loop", root, ignore=shutil.ignore_patterns(".devster", "build"))
+    engine = Engine(load_project(root / "devster.yaml"))
+
+    async def body() -> None:
+        await ready(engine, "sources")
+        await wait_state(engine, lambda s: s.tasks["server"].log_ready)
+        await wait_state(engine, status_is("unit-tests", Status.SUCCEEDED))
+        app = root / "src" / "app.py"
+        app.write_text(app.read_text().replace("hello", "hi"))
+        await wait_state(
+            engine, lambda s: s.tasks["server"].run == 2 and s.tasks["server"].log_ready
+        )
+        await wait_state(
+            engine,
+            lambda s: (
+                s.tasks["unit-tests"].run == 2 and s.tasks["unit-tests"].status is Status.SUCCEEDED
+            ),
+        )
+        assert b"serving: hi, world" in b"\n".join(
+            line.data for line in engine.output.tail("server", "stdout", 5)
+        )
+        app.write_text("def greet(\n")
+        state = await wait_state(
+            engine, lambda s: s.tasks["build"].run == 3 and s.tasks["build"].status is Status.EXITED
+        )
+        assert state.tasks["server"].run == 2 and state.tasks["server"].status is Status.RUNNING
+
+    run(session(engine, body), 60)
+
+
+def test_gated_integration_example_waits_for_approval_then_passes(tmp_path: Path) -> None:
+    import shutil
+
+    from devster_tui.config.loader import load_project
+    from devster_tui.engine.supervisor import Engine
+    from devster_tui.state.commands import Command
+    from tests.test_supervisor import free_port
+
+    root = tmp_path / "gated"
+    shutil.copytree(EXAMPLES / "gated-integration", root, ignore=shutil.ignore_patterns(".devster"))
+    config = root / "devster.yaml"
+    config.write_text(config.read_text().replace("8766", str(free_port())))
+    engine = Engine(load_project(config))
+
+    async def body() -> None:
+        state = await wait_state(engine, status_is("integration", Status.GATED))
+        assert (
+            state.tasks["integration"].gate_prompt == "Run the integration tests against the API?"
+        )
+        assert (await engine.execute(Command("trigger", ("go",), by="cli"))).ok
+        await wait_state(engine, status_is("integration", Status.SUCCEEDED))
+
+    run(session(engine, body), 60)
