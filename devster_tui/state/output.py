@@ -10,7 +10,8 @@ fall out of the bounded in-memory window; :class:`Line` objects are built only w
 
 On disk each task and stream gets ``TASK.stdout.log`` / ``TASK.stderr.log`` holding the
 raw chunks exactly as read (no markers, no cutting), rotated at ``max_bytes`` into ``.1`` ..
-``.N``: concatenating ``.N`` .. ``.1`` and the current file gives the bytes back.  Files are
+``.N``: concatenating ``.N`` .. ``.1`` and the current file gives the bytes back.  The one
+exception: secret values are stored as ``[redacted:NAME]`` (:meth:`OutputStore.set_redactor`).  Files are
 written unbuffered, so what was read survives a ``kill -9`` of devster.
 
 Not thread-safe: feed and read it from the event loop thread.
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Final
 
 from devster_tui.state.lines import DEFAULT_MAX_LINE, LineSplitter
+from devster_tui.state.redact import Redactor, StreamRedactor
 
 log = logging.getLogger(__name__)
 
@@ -248,16 +250,22 @@ class _LogFile:
 class _Channel:
     """One stream of one task: splitter, ring and log file."""
 
-    __slots__ = ("log", "ring", "run", "splitter", "stream")
+    __slots__ = ("log", "redact", "ring", "run", "splitter", "stream")
 
     def __init__(
-        self, stream: str, ring: _Ring, splitter: LineSplitter, logfile: _LogFile | None
+        self,
+        stream: str,
+        ring: _Ring,
+        splitter: LineSplitter,
+        logfile: _LogFile | None,
+        redact: StreamRedactor | None = None,
     ) -> None:
         self.stream = stream
         self.ring = ring
         self.splitter = splitter
         self.log = logfile
         self.run = 0
+        self.redact = redact
 
 
 class _Task:
@@ -305,6 +313,7 @@ class OutputStore:
         self._backups = backups
         self._max_line = max_line
         self._tasks: dict[str, _Task] = {}
+        self._redactor: Redactor | None = None
         if directory is not None:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(directory, 0o700)
@@ -316,7 +325,8 @@ class OutputStore:
                 path = self._directory / log_file_name(task, stream)
                 logfile = _LogFile(path, self._max_bytes, self._backups)
             ring = _Ring(self._memory_lines, self._memory_bytes, tagged=False)
-            return _Channel(stream, ring, LineSplitter(self._max_line), logfile)
+            redact = self._redactor.stream() if self._redactor is not None else None
+            return _Channel(stream, ring, LineSplitter(self._max_line), logfile, redact)
 
         both = _Ring(self._memory_lines, self._memory_bytes, tagged=True)
         entry = self._tasks[task] = _Task(channel("stdout"), channel("stderr"), both)
@@ -347,6 +357,10 @@ class OutputStore:
             return
         entry.nbytes += len(data)
         channel.run = run
+        if channel.redact is not None:
+            data = channel.redact.feed(data)
+            if not data:
+                return
         if channel.log is not None:
             channel.log.write(data)
         lines, cut = channel.splitter.feed(data)
@@ -380,9 +394,34 @@ class OutputStore:
         if entry is None or stream not in ("stdout", "stderr"):
             return
         channel = entry.stdout if stream == "stdout" else entry.stderr
+        if channel.redact is not None:
+            held = channel.redact.flush()
+            if held:
+                if channel.log is not None:
+                    channel.log.write(held)
+                lines, cut = channel.splitter.feed(held)
+                if lines:
+                    self._push(entry, channel, lines, cut, channel.run)
         last = channel.splitter.flush()
         if last is not None:
             self._push(entry, channel, [last], [0], channel.run)
+
+    def set_redactor(self, redactor: Redactor | None) -> None:
+        """Store and show every secret value of ``redactor`` as ``[redacted:NAME]`` from now
+        on, in memory and in the log files, including values split across chunks.
+
+        This is the one exception to byte-exact output.  Bytes at the end of a chunk that
+        could begin a value wait for the next chunk (or the end of the stream).
+
+        Args:
+            redactor: The values to redact (None or empty: stop redacting).
+        """
+        if redactor is not None and redactor.empty:
+            redactor = None
+        self._redactor = redactor
+        for entry in self._tasks.values():
+            for channel in (entry.stdout, entry.stderr):
+                channel.redact = redactor.stream() if redactor is not None else None
 
     def mark(self, task: str, text: str, run: int) -> None:
         """Add a ``marker`` line (e.g. ``── run 3 ──``) to the merged view only.

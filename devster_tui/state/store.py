@@ -60,6 +60,9 @@ class Store:
         self._history: deque[Event] = deque(maxlen=max(1, history))
         self._subscribers: list[Subscriber] = []
         self._log_failed = False
+        self.redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        """Applied to every dispatched event's data (secret values become
+        ``[redacted:NAME]``; see :mod:`devster_tui.state.redact`)."""
 
     @property
     def state(self) -> EngineState:
@@ -90,6 +93,8 @@ class Store:
         Returns:
             The stamped event.
         """
+        if self.redact is not None:
+            data = self.redact(data)
         event = Event(
             seq=self._seq + 1,
             mono=self._clock.monotonic(),
