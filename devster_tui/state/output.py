@@ -11,8 +11,8 @@ fall out of the bounded in-memory window; :class:`Line` objects are built only w
 On disk each task and stream gets ``TASK.stdout.log`` / ``TASK.stderr.log`` holding the
 raw chunks exactly as read (no markers, no cutting), rotated at ``max_bytes`` into ``.1`` ..
 ``.N``: concatenating ``.N`` .. ``.1`` and the current file gives the bytes back.  The one
-exception: secret values are stored as ``[redacted:NAME]`` (:meth:`OutputStore.set_redactor`).  Files are
-written unbuffered, so what was read survives a ``kill -9`` of devster.
+exception: secret values are stored as ``[redacted:NAME]`` (see ``set_redactor``).  Files
+are written unbuffered, so what was read survives a ``kill -9`` of devster.
 
 Not thread-safe: feed and read it from the event loop thread.
 """
