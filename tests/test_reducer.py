@@ -325,6 +325,15 @@ def task_output_dropped_counts_on_the_consumer() -> None:
     assert state.tasks["api"].dropped_lines == 0
 
 
+@case(T.TASK_LINK)
+def task_link_lost_shows_disconnected_and_comes_back_running() -> None:
+    state = fold(ev(T.TASK_LINK, "api", state="disconnected", detail="link lost"), state=running())
+    assert state.tasks["api"].status is Status.WAITING
+    assert state.tasks["api"].reason == "disconnected: link lost"
+    state = fold(ev(T.TASK_LINK, "api", state="connected", detail=""), state=state)
+    assert state.tasks["api"].status is Status.RUNNING
+
+
 @case(T.COMMAND)
 def command_is_recorded_without_changing_state() -> None:
     state = running()

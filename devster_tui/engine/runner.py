@@ -218,10 +218,12 @@ class TaskRunner:
         if main is None or main.done():
             return
         self._stop_reason = reason
-        if self._phase in ("spawning", "live"):
+        if self._phase == "live" or (self._phase == "spawning" and self._proc is not None):
             self._begin_stop(reason, force)
             await self._join(main)
             return
+        # Still spawning means the executor itself waits (a Docker daemon or an ssh host
+        # that is down): cancelling the spawn is the stop.
         main.cancel()
         await self._join(main)
         self._phase = "idle"
@@ -463,6 +465,7 @@ class TaskRunner:
             duration=round(ran_for, 6),
             stopped=stop_reason is not None,
             last_lines=last_lines,
+            **({"why": status.reason} if status.reason else {}),
         )
         last_exit = f"signal {status.signal_name}" if status.signal else f"exit {status.code}"
         if stop_reason is not None and stop_reason.startswith("restart:"):

@@ -41,6 +41,7 @@ from devster_tui.state.store import Store
 
 if TYPE_CHECKING:
     from devster_tui.config.loader import LoadedProject
+    from devster_tui.engine.fanout import LayerRouter
     from devster_tui.engine.procs import ProcRegistry
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,10 @@ class Engine:
             backups=project.logs.backups,
         )
         """Output of every task."""
+        from devster_tui.engine.fanout import expand_hosts
+
+        project, self.host_of = expand_hosts(project)
+        """Fan-out instance name (``task@host``) -> host name."""
         self.graph = TaskGraph.from_project(project)
         """The task graph."""
         self.tasks: dict[str, Task] = {
@@ -119,6 +124,7 @@ class Engine:
         self._closed = False
         self._background: set[asyncio.Future[object]] = set()
         self._registry: ProcRegistry | None = None
+        self._router: LayerRouter | None = None
         self.explicit_selection = False
         """Whether :meth:`start` was given task names (triggers then act on those only)."""
         self.gates = Gates(self.store, project.observers, self.tasks)
@@ -158,6 +164,30 @@ class Engine:
             self._executor = LocalExecutor(listener=self._registry)
         return self._executor
 
+    def _layered(self, local: Executor) -> Executor:
+        """Route tasks that run through layers (docker, ssh) to their own executors."""
+        from devster_tui.engine.fanout import build_router
+
+        project = self.loaded.project.model_copy(update={"tasks": self.tasks})
+        self._router = build_router(
+            local,
+            project,
+            self.tasks,
+            self.host_of,
+            self.loaded.variables,
+            self.loaded.root,
+            self._layer_notice,
+        )
+        return self._router if self._router.routes else local
+
+    def _layer_notice(self, task: str, state: str, detail: str) -> None:
+        if state == "warning":
+            self.store.dispatch(T.WARNING, task, message=f"{task}: {detail}")
+        elif state == "waiting":
+            self.store.dispatch(T.TASK_WAITING, task, reason=detail, on=[])
+        else:
+            self.store.dispatch(T.TASK_LINK, task, state=state, detail=detail)
+
     def _task_env(self, task: Task) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.loaded.variables)
@@ -180,7 +210,7 @@ class Engine:
         ctx = RunnerContext(
             store=self.store,
             output=self.output,
-            executor=self._make_executor(),
+            executor=self._layered(self._make_executor()),
             clock=self.clock,
             root=self.loaded.root,
             waiter=self._waiter,
@@ -227,7 +257,9 @@ class Engine:
             version=__version__,
         )
         for name, task in self.tasks.items():
-            self.store.dispatch(T.TASK_DEFINED, name, **_defined_data(task, self.tasks))
+            data = _defined_data(task, self.tasks)
+            data["host"] = self.host_of.get(name)
+            self.store.dispatch(T.TASK_DEFINED, name, **data)
         self._build_runners()
         self.explicit_selection = bool(selection)
         for name in selection:
@@ -338,6 +370,8 @@ class Engine:
         eventlog = self.store.eventlog
         if eventlog is not None:
             eventlog.close()
+        if self._router is not None:
+            await self._router.aclose_remote()
         executor = self._executor
         if self._own_executor and executor is not None:
             closer = getattr(executor, "aclose", None)

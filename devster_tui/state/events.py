@@ -51,7 +51,8 @@ class T:
     signal (name)."""
     TASK_EXITED: Final = "task.exited"
     """data: run, code (int or None), signal (name or None), success (bool), duration (s),
-    stopped (bool: the exit followed a stop request), last_lines (list[str], tail)."""
+    stopped (bool: the exit followed a stop request), last_lines (list[str], tail),
+    optional why (text: ``container removed``, ``disconnected``)."""
     TASK_BACKOFF: Final = "task.backoff"
     """data: delay (s), attempt (int)."""
     TASK_FAILED: Final = "task.failed"
@@ -75,6 +76,9 @@ class T:
     """data: enabled (bool).  The user toggled file watching for this task."""
     TASK_OUTPUT_DROPPED: Final = "task.output_dropped"
     """data: consumer, lines (int).  A pipe with backpressure "drop" discarded lines."""
+    TASK_LINK: Final = "task.link"
+    """data: state ("disconnected", "connected"), detail.  A remote task's link dropped
+    (it reconnects with backoff) or came back."""
     COMMAND: Final = "command"
     """data: action, by ("tui", "cli", "api"), confirmed (bool).  A client's command."""
     WARNING: Final = "warning"

@@ -343,6 +343,14 @@ def _reduce_task(
             return _update(state, event, name, autorestart=_bool(data, "enabled", True))
         case T.TASK_WATCH:
             return _update(state, event, name, watching=_bool(data, "enabled", True))
+        case T.TASK_LINK:
+            detail = _str(data, "detail")
+            if _str(data, "state") == "disconnected":
+                status = Status.WAITING if task.status in _RUNNING_LIKE else task.status
+                return _update(state, event, name, status=status, reason=f"disconnected: {detail}")
+            if task.status is Status.WAITING:
+                return _update(state, event, name, status=Status.RUNNING, reason="")
+            return state
         case T.TASK_OUTPUT_DROPPED:
             consumer = _str(data, "consumer")
             target = consumer if consumer in state.tasks else name
@@ -385,7 +393,9 @@ def _exited(
         event,
         task.name,
         status=status,
-        reason=info.summary() if status is Status.EXITED else task.reason,
+        reason=(info.summary() + (f" ({_str(data, 'why')})" if data.get("why") else ""))
+        if status is Status.EXITED
+        else task.reason,
         last_exit=info,
         exits=(*task.exits, info)[-MAX_EXITS:],
         last_lines=_strs(data, "last_lines", MAX_LAST_LINES),
