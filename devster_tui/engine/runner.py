@@ -123,6 +123,8 @@ class RunnerContext:
     """Called whenever a runner's lifecycle coroutine ends."""
     on_process: Callable[[TaskRunner, Process | None], None] = lambda _r, _p: None
     """Called with each spawned process, and with None once it has exited (pipes)."""
+    secret_values: Mapping[str, str] = field(default_factory=dict)
+    """Secret name -> value, handed to executors as ``ProcessSpec.secret_values``."""
 
 
 class TaskRunner:
@@ -392,6 +394,7 @@ class TaskRunner:
             stdin="pipe" if self.stdin_pipe else "null",
             stop_signal=int(_signal.Signals[task.stop.signal]),
             stop_timeout=task.stop.timeout,
+            secret_values=ctx.secret_values,
         )
         output, name, notify = ctx.output, self.name, ctx.on_output_activity
 
@@ -587,6 +590,7 @@ class TaskRunner:
             argv=argv,
             env={k: substitute_ports(v, ports) for k, v in self._env.items()},
             cwd=str((self._ctx.root / self.task.cwd) if self.task.cwd else self._ctx.root),
+            secret_values=self._ctx.secret_values,
         )
         output, name, run = self._ctx.output, self.name, self._run
         try:

@@ -99,6 +99,8 @@ class Engine:
             backups=project.logs.backups,
         )
         """Output of every task."""
+        self.secrets = loaded.secrets
+        """The values of ``secrets:`` (None until resolved; redacted everywhere)."""
         from devster_tui.engine.fanout import expand_hosts
 
         project, self.host_of = expand_hosts(project)
@@ -202,7 +204,9 @@ class Engine:
             for name in files:
                 env.update(read_env_file(self.loaded.root / name))
         env.update(task.env)
-        return env
+        from devster_tui.engine.secrets import substitute_env
+
+        return substitute_env(env, self.secrets)
 
     def _build_runners(self) -> None:
         from devster_tui.engine.ports import check_ports
@@ -219,6 +223,7 @@ class Engine:
             on_output_activity=self._output_activity,
             on_settled=self._on_settled,
             on_process=lambda runner, proc: self.pipes.attach(runner.name, proc),
+            secret_values=self.secrets.reveal() if self.secrets is not None else {},
         )
         known = frozenset(self.tasks)
         for name, task in self.tasks.items():
@@ -244,7 +249,9 @@ class Engine:
         if unknown:
             raise KeyError(", ".join(unknown))
         from devster_tui.engine.procs import cleanup_orphans
+        from devster_tui.engine.secrets import prepare
 
+        await prepare(self)
         for orphan in await asyncio.to_thread(cleanup_orphans, self.state_dir):
             self.store.dispatch(T.ORPHAN_KILLED, orphan.task, pid=orphan.pid, pgid=orphan.pgid)
         project = self.loaded.project
