@@ -18,7 +18,12 @@ import asyncio
 import sys
 
 from devster_tui.commands.options import add_config_options
-from devster_tui.commands.up import load, supervise_headless, unknown_tasks
+from devster_tui.commands.up import (
+    load,
+    supervise_headless,
+    unknown_tasks,
+    with_secrets_or_report,
+)
 
 EXIT_CONFIG = 2
 
@@ -47,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
             "finish; name jobs (kind: job), or use 'devster up'\n"
         )
         return EXIT_CONFIG
+    resolved = with_secrets_or_report(loaded, ask_in_tui=False)
+    if resolved is None:
+        return EXIT_CONFIG
+    loaded = resolved
     from devster_tui.engine.supervisor import Engine
 
     async def main() -> int:

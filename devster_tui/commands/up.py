@@ -137,14 +137,54 @@ def run(args: argparse.Namespace) -> int:
     from devster_tui.commands import detach
 
     if args.detach:
+        from devster_tui.engine.secrets import prompt_errors
+
+        refused = prompt_errors(loaded)
+        if refused:
+            sys.stderr.write("".join(f"{error}\n" for error in refused))
+            return EXIT_CONFIG
         return detach.detach(args, loaded)
     lock = detach.take_lock(loaded)
     if lock is None:
         return detach.EXIT_RUNNING
     try:
-        return _run_engine(args, loaded, lock)
+        tui = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
+        resolved = with_secrets_or_report(loaded, ask_in_tui=tui)
+        if resolved is None:
+            return EXIT_CONFIG
+        return _run_engine(args, resolved, lock)
     finally:
         lock.release()
+
+
+def with_secrets_or_report(loaded: LoadedProject, *, ask_in_tui: bool) -> LoadedProject | None:
+    """Read the project's secrets once, before anything starts; report errors on stderr.
+
+    Args:
+        loaded: The validated project.
+        ask_in_tui: Ask ``prompt`` secrets in a TUI prompt (otherwise a prompt is an error).
+
+    Returns:
+        The project with its secrets, or None after printing why they could not be read.
+    """
+    if not loaded.project.secrets:
+        return loaded
+    from devster_tui.config.errors import ConfigErrors
+    from devster_tui.engine.secrets import Ask, with_secrets
+
+    ask: Ask | None = None
+    if ask_in_tui:
+        try:
+            from devster_tui.tui.screens.secret_prompt import ask_secrets
+        except ImportError:
+            pass
+        else:
+            ask = ask_secrets
+    try:
+        return with_secrets(loaded, ask=ask)
+    except ConfigErrors as exc:
+        sys.stderr.write("".join(f"{error}\n" for error in exc.errors))
+        return None
 
 
 def _run_engine(args: argparse.Namespace, loaded: LoadedProject, lock: EngineLock) -> int:
@@ -168,7 +208,13 @@ def _run_engine(args: argparse.Namespace, loaded: LoadedProject, lock: EngineLoc
 
     async def main() -> int:
         engine = Engine(loaded)
-        async with hosted(engine, lock, args):
-            return await supervise_headless(engine, list(args.tasks))
+        # Before the first await: SIGINT/SIGTERM in any phase (serving the API, reading
+        # secrets, cleaning up leftovers) must stop the engine, never hang or kill it raw.
+        remove_handlers = engine.install_signal_handlers()
+        try:
+            async with hosted(engine, lock, args):
+                return await supervise_headless(engine, list(args.tasks))
+        finally:
+            remove_handlers()
 
     return asyncio.run(main())
