@@ -30,6 +30,9 @@ SECRET_KEY = re.compile(
 )
 """Key names whose values are secrets."""
 
+_SECRET_REF = re.compile(r"(?:[^$]|\$\{secret:[A-Za-z0-9_-]+\})*\$\{secret:[A-Za-z0-9_-]+\}[^$]*")
+"""A text whose only ``$`` references are secret references (safe to show as written)."""
+
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?=@)")
 
 TIMELINE_MAX = 300
@@ -42,6 +45,8 @@ def mask_secrets(value: Any, key: str = "") -> Any:
         return {str(k): mask_secrets(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_secrets(v, key) for v in value]
+    if isinstance(value, str) and _SECRET_REF.fullmatch(value):
+        return value  # a reference (``${secret:NAME}``) is shown as written, never a value
     if key and SECRET_KEY.search(key) and value not in (None, "", False, True):
         return MASK
     if isinstance(value, str):
