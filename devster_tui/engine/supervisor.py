@@ -169,8 +169,10 @@ class Engine:
     def _layered(self, local: Executor) -> Executor:
         """Route tasks that run through layers (docker, ssh) to their own executors."""
         from devster_tui.engine.fanout import build_router
+        from devster_tui.engine.secrets import with_layer_secrets
 
         project = self.loaded.project.model_copy(update={"tasks": self.tasks})
+        project = with_layer_secrets(project, self.secrets)  # credentials for executors only
         self._router = build_router(
             local,
             project,
