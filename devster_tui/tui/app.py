@@ -10,6 +10,7 @@ controller in workers, so a slow engine never blocks the screen.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 import time
@@ -28,6 +29,7 @@ from devster_tui.state.commands import OBSERVE_GUARDED, Command, CommandResult, 
 from devster_tui.state.model import EngineState, TaskState
 from devster_tui.tui.bridge import PUMP_HZ, Bridge, Clock, OutputView, StoreView
 from devster_tui.tui.keymap import KEYMAP, bindings
+from devster_tui.tui.lagprobe import probe_from_env
 from devster_tui.tui.themes import (
     DEFAULT_THEME,
     ThemeFailure,
@@ -63,6 +65,9 @@ class CockpitApp(App[int]):
         clock: Monotonic clock for uptimes (default: the store's clock, else
             ``time.monotonic``); snapshot tests pass a frozen one.
         theme_dirs: Folders to load themes from (default: ``themes/`` and the user folder).
+        freeze_heap: After the first frame, move every object then alive out of the garbage
+            collector's scans (``gc.freeze``); for the ``devster up`` process only, see
+            :func:`freeze_heap`.
     """
 
     CSS_PATH = "styles/cockpit.tcss"
@@ -80,6 +85,7 @@ class CockpitApp(App[int]):
         read_only: bool = False,
         clock: Clock | None = None,
         theme_dirs: Sequence[Path] | None = None,
+        freeze_heap: bool = False,
     ) -> None:
         super().__init__()
         self.store = store
@@ -125,6 +131,7 @@ class CockpitApp(App[int]):
         self.status_bar = StatusBar(id="status")
         """Counts and key hints."""
         self._search_target: LogView | None = None
+        self._freeze_heap = freeze_heap
 
     # ------------------------------------------------------------------ layout
 
@@ -143,6 +150,8 @@ class CockpitApp(App[int]):
         self.set_interval(1 / PUMP_HZ, self._pump, name="bridge-pump")
         self.set_interval(1.0, self._tick, name="uptime-tick")
         self.tasks.focus()
+        if self._freeze_heap:
+            self.call_after_refresh(freeze_heap)
         for failure in self.theme_failures:
             self.notify(
                 f"{failure.path.name}: {failure.reason}",
@@ -575,6 +584,19 @@ class CockpitApp(App[int]):
         self.exit(0)
 
 
+def freeze_heap() -> None:
+    """Collect once, then exempt every object alive now from later collections.
+
+    Why: after start-up the process holds ~90k long-lived container objects (modules,
+    Textual, pydantic, the output rings with 10,000 lines each).  Under an output flood the
+    log pane's strip cache keeps promoting objects, so full collections ran every ~1 s and
+    each scanned all of them: 60-140 ms with the loop stopped, the whole loop-lag p99.
+    Frozen, a full collection scans only what was created since (~20 ms).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _store_clock(store: object) -> Clock:
     clock = getattr(store, "clock", None)
     monotonic = getattr(clock, "monotonic", None)
@@ -591,7 +613,7 @@ async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
     headless Ctrl-C and waits for the engine to finish.  Textual restores the terminal
     (alternate screen, mouse reporting) before the shutdown starts.
     """
-    app = CockpitApp(engine.store, engine.output, engine, title="devster")
+    app = CockpitApp(engine.store, engine.output, engine, title="devster", freeze_heap=True)
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
 
@@ -604,6 +626,9 @@ async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
             installed.append(signum)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
+    probe = probe_from_env()
+    if probe is not None:
+        probe.start(loop)
     code = 1
     try:
         if not engine.store.state.running and hasattr(engine, "start"):
@@ -611,6 +636,8 @@ async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
         result = await app.run_async()
         code = 0 if result is None else int(result)
     finally:
+        if probe is not None:
+            await probe.aclose()
         for signum in installed:
             loop.remove_signal_handler(signum)
         sys.stderr.write("devster: stopping tasks…\n")
