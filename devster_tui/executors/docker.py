@@ -366,18 +366,29 @@ class DockerExecutor:
             if not info.get("Running"):
                 code = info.get("ExitCode")
                 status = decode_exit(code if isinstance(code, int) else None)
-                if not self._container_running(container):
-                    return ExitStatus(status.code, status.signal, reason="container stopped")
+                state = self._container_state(container)
+                for _ in range(20):  # ``docker rm -f`` kills first, removes a moment later
+                    if state != "stopped":
+                        break
+                    threading.Event().wait(0.05)
+                    state = self._container_state(container)
+                if state in ("stopped", "removed"):
+                    return ExitStatus(status.code, status.signal, reason=f"container {state}")
                 return status
             threading.Event().wait(0.02)
         return ExitStatus(255, None, reason="no exit status from docker")
 
-    def _container_running(self, container: str) -> bool:
+    def _container_state(self, container: str) -> str:
+        """``running``, ``stopped``, ``removed`` or ``unknown``."""
+        import docker.errors
+
         try:
             info = self._client().inspect_container(container)
+        except docker.errors.NotFound:
+            return "removed"
         except Exception:
-            return False
-        return bool(info.get("State", {}).get("Running"))
+            return "unknown"
+        return "running" if info.get("State", {}).get("Running") else "stopped"
 
     def _attach(
         self,
@@ -436,8 +447,7 @@ class DockerExecutor:
                 created = api.create_container(
                     layer.image,
                     command=argv,
-                    stdin_open=True,
-                    stdin_once=True,
+                    stdin_open=True,  # the SDK sets StdinOnce with it: EOF reaches the wrapper
                     tty=layer.tty,
                     environment={k: str(v) for k, v in layer.env.items()},
                     working_dir=layer.workdir,
