@@ -364,6 +364,13 @@ class FramedProcess:
             if not self._exit.done():
                 self._channel.write(CLOSE_STDIN_FRAME)
 
+    def pause_output(self) -> None:
+        """A no-op: the channel is not paused yet, so a blocking pipe's consumer buffer
+        holds whatever this task prints (nothing is lost, the task is not slowed)."""
+
+    def resume_output(self) -> None:
+        """A no-op (see :meth:`pause_output`)."""
+
 
 class ResumeFilter:
     """Drops the lines a follow command repeats after a reconnect (``tail -F`` prints its

@@ -613,3 +613,10 @@ class BuildProcess:
 
     def close_stdin(self) -> None:
         """Nothing to close."""
+
+    def pause_output(self) -> None:
+        """A no-op: the build log comes from the daemon's API and the build is never slowed
+        (a blocking pipe's consumer buffer holds it)."""
+
+    def resume_output(self) -> None:
+        """A no-op (see :meth:`pause_output`)."""

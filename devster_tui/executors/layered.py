@@ -179,6 +179,7 @@ class ResumingProcess:
         self._done: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
         self._loop_task: asyncio.Task[None] | None = None
         self._eofs: set[Stream] = set()
+        self._paused = False
         self.reconnects = 0
         """How many times the process was started again after a dropped link."""
 
@@ -216,6 +217,8 @@ class ResumingProcess:
                 except Exception as exc:
                     self._finish(ExitStatus(255, None, reason=f"reconnect failed: {exc}"))
                     return
+                if self._paused:
+                    self._current.pause_output()
                 self.reconnects += 1
                 delay = self._owner._initial
                 if notice is not None:
@@ -272,6 +275,18 @@ class ResumingProcess:
         """Close the current instance's stdin."""
         if self._current is not None:
             self._current.close_stdin()
+
+    def pause_output(self) -> None:
+        """Pause the current instance's output (and each instance after a reconnect)."""
+        self._paused = True
+        if self._current is not None:
+            self._current.pause_output()
+
+    def resume_output(self) -> None:
+        """Resume the current instance's output."""
+        self._paused = False
+        if self._current is not None:
+            self._current.resume_output()
 
 
 def uses_layers(layers: Sequence[Layer]) -> bool:
