@@ -117,6 +117,25 @@ class Process(Protocol):
         """Close stdin (EOF for the process)."""
         ...
 
+    def pause_output(self) -> None:
+        """Stop reading the process's stdout and stderr until :meth:`resume_output`.
+
+        Flow control for ``backpressure: block`` pipes: while paused, no chunk reaches the
+        :data:`OutputSink`, the transport's buffer (an OS pipe, an ssh window, a socket)
+        fills and the process blocks in ``write()``; nothing is lost, no signal is sent.
+        At most the chunk being handed on when this is called still arrives.  Calling it
+        twice is the same as once.  Once the process has ended, what is left in its pipes
+        is still read (bounded by their capacity) so that :meth:`wait` and :meth:`stop`
+        never hang on a paused process.  A backend whose transport cannot be paused
+        implements this as a documented no-op (its output is then only held by the
+        consumer's buffer).
+        """
+        ...
+
+    def resume_output(self) -> None:
+        """Read stdout and stderr again after :meth:`pause_output` (idempotent)."""
+        ...
+
 
 class Executor(Protocol):
     """Starts processes somewhere."""

@@ -495,6 +495,8 @@ class LocalProcess:
         self._kill_at = float("inf")
         self._terminator: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[Any] | None = None
+        self._paused = False
+        self._reading_to_end = False
         self.stop_requested = False
         """True once :meth:`stop` was called (or leftovers after an exit were ended)."""
         for fd, stream in self._streams.items():
@@ -588,7 +590,47 @@ class LocalProcess:
             self._stdin_waiter = None
         os.close(fd)
 
+    def pause_output(self) -> None:
+        """Stop reading stdout and stderr: their pipes fill and the group blocks in write().
+
+        The readers are taken off the event loop, so the output path itself costs nothing
+        more.  Once the whole group is gone the pipes are read to the end anyway (see
+        :meth:`_read_to_end`): a paused process never holds up :meth:`wait` or :meth:`stop`.
+        """
+        if self._paused:
+            return
+        self._paused = True
+        if not self._reading_to_end:
+            for fd in self._streams:
+                self._loop.remove_reader(fd)
+
+    def resume_output(self) -> None:
+        """Read stdout and stderr again after :meth:`pause_output`."""
+        if not self._paused:
+            return
+        self._paused = False
+        if not self._reading_to_end:
+            self._add_readers()
+
+    @property
+    def output_paused(self) -> bool:
+        """Whether :meth:`pause_output` is in force (and the group still runs)."""
+        return self._paused and not self._reading_to_end
+
     # -- internals --------------------------------------------------------------------------
+
+    def _add_readers(self) -> None:
+        for fd, stream in self._streams.items():
+            self._loop.add_reader(fd, self._on_readable, fd, stream)
+
+    def _read_to_end(self) -> None:
+        """The group is gone: what is left in the pipes (bounded by their size) is read even
+        while output is paused, so that end of file arrives."""
+        if self._reading_to_end:
+            return
+        self._reading_to_end = True
+        if self._paused:
+            self._add_readers()
 
     async def _stdin_writable(self, fd: int) -> None:
         waiter: asyncio.Future[None] = self._loop.create_future()
@@ -706,6 +748,7 @@ class LocalProcess:
                 )
             if self._terminator is not None:
                 await self._terminator
+            self._read_to_end()
             if not self._all_eof.is_set():
                 try:
                     await asyncio.wait_for(self._all_eof.wait(), self._drain_window)
