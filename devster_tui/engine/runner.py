@@ -85,8 +85,12 @@ class StateWaiter:
             if limit is None:
                 await fut
             else:
+                # Not wait_for: when the wake-up and a cancel (a stop) land in the same loop
+                # iteration, wait_for returns the result and swallows the cancel, and the
+                # stopped runner waits on forever (a SIGTERM during a dependency wait hung).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(fut, limit)
+                    async with asyncio.timeout(limit):
+                        await fut
         finally:
             if fut in self._futures:
                 self._futures.remove(fut)

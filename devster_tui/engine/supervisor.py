@@ -124,6 +124,7 @@ class Engine:
         self._shutting_down = False
         self._force = False
         self._closed = False
+        self._signals_installed = False
         self._background: set[asyncio.Future[object]] = set()
         self._registry: ProcRegistry | None = None
         self._router: LayerRouter | None = None
@@ -253,8 +254,17 @@ class Engine:
         from devster_tui.engine.procs import cleanup_orphans
         from devster_tui.engine.secrets import prepare
 
+        # A shutdown (a signal, devster down) may arrive during any await before the
+        # tasks start: from then on start nothing, the shutdown has already stopped all.
+        if self._shutting_down:
+            return
         await prepare(self)
-        for orphan in await asyncio.to_thread(cleanup_orphans, self.state_dir):
+        if self._shutting_down:
+            return
+        orphans = await asyncio.to_thread(cleanup_orphans, self.state_dir)
+        if self._shutting_down:
+            return
+        for orphan in orphans:
             self.store.dispatch(T.ORPHAN_KILLED, orphan.task, pid=orphan.pid, pgid=orphan.pgid)
         project = self.loaded.project
         self.store.dispatch(
@@ -396,9 +406,16 @@ class Engine:
     def install_signal_handlers(self) -> Callable[[], None]:
         """First SIGINT/SIGTERM stops gracefully, a second one kills at once.
 
+        Install them before anything awaits (``devster up`` does so before it serves the
+        API): a signal in any phase, even before ``engine.started``, then stops the engine.
+        A second call while they are installed changes nothing.
+
         Returns:
-            A function that removes the handlers.
+            A function that removes the handlers (a no-op for the nested call).
         """
+        if self._signals_installed:
+            return lambda: None
+        self._signals_installed = True
         loop = asyncio.get_running_loop()
         signals = (_signal.SIGINT, _signal.SIGTERM)
 
@@ -413,6 +430,7 @@ class Engine:
             loop.add_signal_handler(signum, handle, signum)
 
         def remove() -> None:
+            self._signals_installed = False
             for signum in signals:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(signum)
