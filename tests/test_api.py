@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -12,6 +13,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,14 +89,12 @@ def test_second_lock_reports_already_running_with_pid(tmp_path: Path) -> None:
 def test_stale_socket_of_a_killed_engine_is_replaced(tmp_path: Path) -> None:
     file = tmp_path / "devster.yaml"
     file.write_text(SLEEPER.replace("PY", PY))
-    env = dict(os.environ)
-    up = [sys.executable, "-m", "devster_tui", "up", "--no-tui", "-f", str(file)]
-    first = subprocess.Popen(up, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     path = socket_path(file)
     client = Client(Address(socket=str(path)), timeout=2.0)
-    try:
+    with _up_process(file, tmp_path / "first.err") as first:
         _poll(lambda: _answers(client), "first engine answers")
-        second = subprocess.run(up, env=env, capture_output=True, text=True, timeout=30)
+        up = [sys.executable, "-m", "devster_tui", "up", "--no-tui", "-f", str(file)]
+        second = subprocess.run(up, capture_output=True, text=True, timeout=30)
         assert second.returncode == 3
         assert f"already running (pid {first.pid})" in second.stderr
         first.send_signal(signal.SIGKILL)
@@ -102,20 +102,32 @@ def test_stale_socket_of_a_killed_engine_is_replaced(tmp_path: Path) -> None:
         assert path.exists(), "kill -9 leaves the socket behind"
         with pytest.raises(NoEngine):
             client.json("GET", "/v1/health")
-        third = subprocess.Popen(up, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            _poll(lambda: _answers(client, third.pid), "replacement engine answers")
-            _poll(lambda: _web_running(client), "replacement engine runs its task")
-        finally:
-            third.send_signal(signal.SIGTERM)
-            assert third.wait(20) == 143
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait(10)
-        assert first.stderr is not None
-        first.stderr.close()
+    with _up_process(file, tmp_path / "third.err") as third:
+        _poll(lambda: _answers(client, third.pid), "replacement engine answers")
+        _poll(lambda: _web_running(client), "replacement engine runs its task")
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(20) == 143
     assert not path.exists()
+
+
+@contextlib.contextmanager
+def _up_process(file: Path, stderr: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``devster up --no-tui`` on ``file``, stopped (SIGTERM, then SIGKILL) however the
+    test ends: a failed assertion must not leave the engine, its guard and tasks behind."""
+    up = [sys.executable, "-m", "devster_tui", "up", "--no-tui", "-f", str(file)]
+    with stderr.open("wb") as err:
+        proc = subprocess.Popen(up, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                # SIGKILL: the engine's guard then kills every task group and exits.
+                proc.kill()
+                proc.wait(10)
 
 
 def _answers(client: Client, pid: int | None = None) -> bool:
