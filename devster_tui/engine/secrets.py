@@ -94,7 +94,7 @@ def resolve_secrets(
                 continue
         elif source == "file":
             assert secret.file is not None
-            read = _read_file(loaded.root / secret.file, secret.file)
+            read = _read_file(loaded.root / Path(secret.file).expanduser(), secret.file)
             if isinstance(read, _Problem):
                 fail(name, "file", read.message)
                 continue
