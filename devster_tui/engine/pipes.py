@@ -5,9 +5,14 @@ writes only to devster (its output is read, stored and logged as for every task)
 consumer gets its own bounded buffer and writer.  So restarting a consumer never sends
 SIGPIPE to the producer, one producer can feed several consumers (tee), a line handed to a
 consumer's stdin is taken out of its buffer first (it reaches that consumer at most once),
-and when a consumer is slower than its producer the declared policy decides: ``block``
-keeps every line in order up to ``buffer`` lines, ``drop`` discards the oldest.  A line
-that cannot be kept is counted in a ``task.output_dropped`` event, never lost silently.
+and when a consumer is slower than its producer the declared policy decides.  ``drop``
+keeps the newest ``buffer`` lines and never slows the producer; every line discarded is
+counted in a ``task.output_dropped`` event, never lost silently.  ``block`` is real
+backpressure: once a consumer's buffer holds ``buffer`` lines, devster stops reading the
+producer's output (:meth:`Process.pause_output`), so the producer's pipe fills and it
+waits in ``write()`` (no signal, nothing lost, its log complete); reading resumes when the
+buffer is down to half.  A producer therefore runs at the pace of its slowest blocking
+consumer, and waits too while such a consumer is not running and its buffer is full.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ DROP_REPORT_DELAY: Final = 0.05
 WRITE_CHUNK: Final = 64 * 1024
 """Bytes written to a consumer's stdin per call (lines are batched up to this size)."""
 
+LOW_WATER: Final = 0.5
+"""A blocked producer is read again once its consumer's buffer is down to this fraction."""
+
 
 def wants_pipe(task: Task) -> bool:
     """Whether ``task`` gets a stdin pipe (a stream source, a file or the console)."""
@@ -51,6 +59,7 @@ class Pipe:
         job: bool,
         store: Store,
         producers_active: Callable[[], bool],
+        on_pressure: Callable[[Pipe, bool], None] = lambda _pipe, _full: None,
     ) -> None:
         """Prepare the feed.
 
@@ -60,6 +69,9 @@ class Pipe:
             job: Whether the consumer is a job (it gets end of file once its producers end).
             store: Where drop events go.
             producers_active: Whether any producer may still print.
+            on_pressure: ``block`` only: called with True when the buffer reaches ``buffer``
+                lines (pause the producers) and with False when it is down to the low-water
+                mark again (resume them).
         """
         self.consumer = consumer
         """The consumer task."""
@@ -71,6 +83,13 @@ class Pipe:
         """Lines written to the consumer so far."""
         self.dropped = 0
         """Lines dropped so far (all reported in events)."""
+        self.full = False
+        """``block``: the buffer reached ``buffer`` lines and its producers are paused."""
+        self.blocking = spec.backpressure == "block"
+        """Whether a full buffer pauses the producers (else the oldest lines are dropped)."""
+        self._limit = spec.buffer
+        self._low = int(spec.buffer * LOW_WATER)
+        self._on_pressure = on_pressure
         self._job = job
         self._store = store
         self._producers_active = producers_active
@@ -82,14 +101,23 @@ class Pipe:
         self._pump: asyncio.Task[None] | None = None
 
     def push(self, line: bytes) -> None:
-        """Take one producer line (synchronous: never slows the producer)."""
-        if len(self.buffer) >= self.spec.buffer:
-            if self.spec.backpressure == "drop":
-                self.buffer.popleft()
-                self.buffer.append(line)
-            self._drop(1)
-        else:
-            self.buffer.append(line)
+        """Take one producer line.
+
+        ``drop``: a full buffer loses its oldest line (counted).  ``block``: the line is
+        always kept; reaching ``buffer`` lines pauses the producers, so the buffer exceeds
+        ``buffer`` only by what was already read (the rest of the chunk being split, and
+        what a producer that ended left in its pipe).
+        """
+        buffer = self.buffer
+        buffer.append(line)
+        if len(buffer) >= self._limit:
+            if self.blocking:
+                if not self.full:
+                    self.full = True
+                    self._on_pressure(self, True)
+            elif len(buffer) > self._limit:
+                buffer.popleft()
+                self._drop(1)
         self._wake.set()
 
     def _drop(self, lines: int) -> None:
@@ -137,10 +165,14 @@ class Pipe:
                     line = self.buffer.popleft()
                     batch.append(line)
                     size += len(line) + 1
+                if self.full and len(self.buffer) <= self._low:
+                    self.full = False
+                    self._on_pressure(self, False)
                 try:
                     await writer.write_stdin(b"\n".join(batch) + b"\n")
                 except (OSError, RuntimeError):
-                    # Taken out of the buffer before the write: at most once, and counted.
+                    # The consumer ended mid-write.  The batch was taken out of the buffer
+                    # first (part of it may have been read): at most once, and counted.
                     self._drop(len(batch))
                     if self._proc is writer:
                         self._proc = None
@@ -196,7 +228,11 @@ class PipeManager:
         self._is_active = is_active
         self.pipes: dict[str, Pipe] = {}
         """Consumer name -> its stream pipe."""
+        self.paused: set[str] = set()
+        """Producers whose output is paused because a blocking consumer's buffer is full."""
         self._producers: dict[str, list[str]] = {}
+        self._sources: dict[str, list[str]] = {}
+        self._producer_procs: dict[str, Process] = {}
         self._procs: dict[str, Process] = {}
         self._feeds: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
@@ -208,14 +244,25 @@ class PipeManager:
             if spec is None or not spec.sources:
                 continue
             producers: list[str] = []
-            pipe = Pipe(name, spec, task.kind == "job", self._store, self._any_active(producers))
+            pipe = Pipe(
+                name,
+                spec,
+                task.kind == "job",
+                self._store,
+                self._any_active(producers),
+                self._pressure,
+            )
             self.pipes[name] = pipe
+            self._sources[name] = producers
             for ref in spec.sources:
                 producer, _, stream = ref.partition(".")
                 if producer not in self._tasks:
                     continue
-                producers.append(producer)
-                self._producers.setdefault(producer, []).append(name)
+                if producer not in producers:
+                    producers.append(producer)
+                consumers = self._producers.setdefault(producer, [])
+                if name not in consumers:
+                    consumers.append(name)
                 self._unsubscribe.append(
                     self._output.subscribe_lines(producer, _feeder(pipe, stream or None))
                 )
@@ -226,8 +273,36 @@ class PipeManager:
 
         return any_active
 
+    def _pressure(self, pipe: Pipe, full: bool) -> None:
+        """A blocking pipe filled up (pause its producers) or drained (resume those that no
+        other full pipe holds)."""
+        for producer in self._sources.get(pipe.consumer, ()):
+            if full:
+                self._hold(producer)
+            elif producer in self.paused and not self._held(producer):
+                self.paused.discard(producer)
+                proc = self._producer_procs.get(producer)
+                if proc is not None:
+                    proc.resume_output()
+
+    def _held(self, producer: str) -> bool:
+        return any(self.pipes[c].full for c in self._producers.get(producer, ()))
+
+    def _hold(self, producer: str) -> None:
+        self.paused.add(producer)
+        proc = self._producer_procs.get(producer)
+        if proc is not None:
+            proc.pause_output()
+
     def attach(self, name: str, proc: Process | None) -> None:
         """Task ``name``'s process started (``proc``) or ended (None)."""
+        if name in self._producers:
+            if proc is None:
+                self._producer_procs.pop(name, None)
+            else:
+                self._producer_procs[name] = proc
+                if self._held(name):
+                    self._hold(name)
         task = self._tasks.get(name)
         if task is None or task.stdin is None:
             return
@@ -287,10 +362,15 @@ class PipeManager:
         return None
 
     async def close(self) -> None:
-        """Stop every feed."""
+        """Stop every feed (paused producers are read again)."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        for producer in self.paused:
+            proc = self._producer_procs.get(producer)
+            if proc is not None:
+                proc.resume_output()
+        self.paused.clear()
         for pipe in self.pipes.values():
             await pipe.close()
         for feed in list(self._feeds):
