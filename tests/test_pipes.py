@@ -103,7 +103,9 @@ def test_drop_policy_discards_the_oldest_lines_and_counts_every_drop(tmp_path: P
     run(session(engine, body))
 
 
-def test_block_policy_keeps_order_up_to_the_buffer_and_counts_overflow(tmp_path: Path) -> None:
+def test_block_policy_pauses_the_producer_and_drops_nothing_while_the_consumer_is_down(
+    tmp_path: Path,
+) -> None:
     engine = make_engine(
         tmp_path,
         """
@@ -117,8 +119,14 @@ def test_block_policy_keeps_order_up_to_the_buffer_and_counts_overflow(tmp_path:
     )
 
     async def body() -> None:
-        await wait_state(engine, lambda s: s.tasks["slow"].dropped_lines == 200)
-        assert engine.pipes.pipes["slow"].buffer[0] == b"1"
+        from tests.helpers import async_wait_for
+
+        pipe = engine.pipes.pipes["slow"]
+        await async_wait_for(lambda: "gen" in engine.pipes.paused and len(pipe.buffer) >= 100, 10.0)
+        held = list(pipe.buffer)
+        assert held == [str(i).encode() for i in range(1, len(held) + 1)]
+        assert engine.store.state.tasks["slow"].dropped_lines == 0
+        assert events(engine, T.TASK_OUTPUT_DROPPED) == []
 
     run(session(engine, body))
 
