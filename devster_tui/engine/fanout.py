@@ -188,7 +188,11 @@ def build_router(
             layers, local=local, pool=pool, project=project_name, root=root, notice=notice
         )
         ssh_layers = [layer.ssh for layer in layers if layer.ssh is not None]
-        if task.kind == "service" and ssh_layers and all(s.reconnect for s in ssh_layers):
+        first = next(layer for layer in layers if layer.local is None)
+        docker_exec = first.docker is not None and first.docker.image is None
+        if task.kind == "service" and (
+            (ssh_layers and all(s.reconnect for s in ssh_layers)) or docker_exec
+        ):
             executor = ResumingExecutor(executor, notice=notice)
         router.routes[name] = executor
 

@@ -368,7 +368,7 @@ class DockerExecutor:
                 status = decode_exit(code if isinstance(code, int) else None)
                 state = self._container_state(container)
                 for _ in range(20):  # ``docker rm -f`` kills first, removes a moment later
-                    if state != "stopped":
+                    if state == "removed" or (state == "running" and status.signal != 9):
                         break
                     threading.Event().wait(0.05)
                     state = self._container_state(container)

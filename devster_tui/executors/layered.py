@@ -131,6 +131,10 @@ def _check_inner(layers: Sequence[Layer]) -> None:
             raise ValueError("a docker build layer must be the outermost layer")
 
 
+RESUMABLE = frozenset({"disconnected", "container removed", "container stopped"})
+"""Exit reasons after which a resuming process starts again instead of ending."""
+
+
 class ResumingExecutor:
     """Starts again a process whose link dropped (``ExitStatus.reason == 'disconnected'``),
     with backoff, filtering the lines the new instance repeats."""
@@ -196,7 +200,7 @@ class ResumingProcess:
                 current = self._current
                 assert current is not None
                 status = await current.wait()
-                if self._stopping or status.reason != "disconnected":
+                if self._stopping or status.reason not in RESUMABLE:
                     self._finish(status)
                     return
                 if notice is not None:

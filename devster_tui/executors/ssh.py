@@ -31,6 +31,12 @@ from devster_tui.executors.chain import (
     wrap_argv,
 )
 
+WINDOW = 4 * 1024 * 1024
+"""Channel receive window: a bulk producer (a log flood) never waits for window updates."""
+
+PACKET = 256 * 1024
+"""Largest packet asked for on a channel."""
+
 HostResolver = Callable[[str], SshLayer | None]
 """Looks up a jump host name in the inventory (None: not an inventory name)."""
 
@@ -434,7 +440,7 @@ class SshExecutor:
         command = self.command(spec)
         try:
             chan, session = await entry.conn.create_session(
-                _session_class(), command, encoding=None
+                _session_class(), command, encoding=None, window=WINDOW, max_pktsize=PACKET
             )
         except (asyncssh.ChannelOpenError, asyncssh.Error, OSError) as exc:
             self._pool.release(entry)
