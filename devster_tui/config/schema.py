@@ -472,11 +472,14 @@ class StdinSpec(_Model):
     console: Bool = False
     """Typed in the TUI (``devster`` sends it with a newline)."""
     backpressure: Literal["block", "drop"] = "block"
-    """When the consumer is slower than the producer: ``block`` holds lines in a bounded
-    buffer and then waits, never slowing the producer's own output; ``drop`` discards the
-    oldest lines and counts every drop as an event."""
+    """When the consumer is slower than the producer: ``block`` loses nothing: once the
+    consumer's buffer is full devster stops reading the producer's output, which then
+    waits in ``write()`` (never killed, no SIGPIPE) until the buffer is down to half, so the
+    producer runs at the pace of its slowest blocking consumer, and waits while that
+    consumer is not running once its buffer is full; ``drop`` never slows the producer,
+    discards the oldest lines and counts every drop as an event."""
     buffer: Annotated[Int, Field(ge=1)] = 10000
-    """Lines buffered per consumer."""
+    """Lines buffered per consumer (with ``block``: where the producer is paused)."""
 
     @model_validator(mode="before")
     @classmethod
