@@ -472,3 +472,28 @@ def test_an_engine_given_unresolved_secrets_resolves_them_at_start(tmp_path: Pat
 
     with pytest.raises(ConfigErrors, match="DEVSTER_T_UNSET_FOR_SURE is not set"):
         asyncio.run(main())
+
+
+def test_crash_reports_in_the_log_show_no_value() -> None:
+    import io
+    import logging
+
+    from devster_tui.engine.secrets import redact_log_records
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("devster_tui.engine.runner")
+    logger.addHandler(handler)
+    redact_log_records(Redactor({"pw": VALUE}))
+    try:
+        try:
+            raise RuntimeError(f"connect failed with password {VALUE}")
+        except RuntimeError:
+            logger.exception("runner of task %s crashed (%s)", "a", VALUE)
+    finally:
+        redact_log_records(None)
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "runner of task a crashed ([redacted:pw])" in text
+    assert "RuntimeError: connect failed with password [redacted:pw]" in text
+    assert VALUE not in text

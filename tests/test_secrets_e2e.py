@@ -158,6 +158,10 @@ def test_no_secret_value_leaks_to_files_output_api_clients_or_command_lines(
         assert started.returncode == 0, started.stderr.decode()
         client = Client(Address(socket=str(socket_path(root / "devster.yaml"))), timeout=5.0)
         _wait_for(client, "ready")
+        runtime = runtime_dir(root / "devster.yaml")
+        assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
+        modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in runtime.iterdir()}
+        assert modes and all(m & 0o077 == 0 for m in modes.values()), modes
         answers = [
             client.request("GET", target)[1]
             for target in (
@@ -213,6 +217,3 @@ def test_no_secret_value_leaks_to_files_output_api_clients_or_command_lines(
     assert files >= 4  # event log, both output logs of two tasks, engine.log, records
     logs = b"".join(p.read_bytes() for p in (state_dir / "logs").glob("printer.*"))
     assert b"split=[redacted:db] end" in logs
-    directory = runtime_dir(root / "devster.yaml")
-    if directory.exists():
-        assert stat.S_IMODE(directory.stat().st_mode) == 0o700

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import stat
 import subprocess
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from devster_tui.config.errors import ConfigError, ConfigErrors, KeyPath
 from devster_tui.config.schema import Layer, Project
@@ -244,7 +246,41 @@ def install_redaction(values: SecretValues, store: Store, output: OutputStore) -
         return None
     store.redact = redactor.redact_data
     output.set_redactor(redactor)
+    redact_log_records(redactor)
     return redactor
+
+
+_log_redactor: Redactor | None = None
+_base_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def redact_log_records(redactor: Redactor | None) -> None:
+    """Redact the messages and tracebacks of every log record of this process (crash
+    reports of supervised coroutines included) with ``redactor`` from now on.
+
+    The record factory is wrapped once per process; later calls swap the values.
+    """
+    global _log_redactor, _base_factory
+    _log_redactor = redactor
+    if _base_factory is not None:
+        return
+    base = _base_factory = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        current = _log_redactor
+        if current is None:
+            return record
+        message = record.getMessage()
+        cleaned = current.redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[0] is not None:
+            text = "".join(traceback.format_exception(*record.exc_info))
+            record.exc_text = current.redact_text(text.rstrip("\n"))
+        return record
+
+    logging.setLogRecordFactory(factory)
 
 
 async def prepare(engine: Engine) -> None:
