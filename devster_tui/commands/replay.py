@@ -2,7 +2,8 @@
 
 The state is rebuilt with the engine's own reducer, so what this prints is what every
 client showed.  A damaged log (a torn last record after ``kill -9``) is reported on stderr
-and does not change the exit code.
+and does not change the exit code.  With ``--tui`` the log opens in the cockpit instead
+(:mod:`devster_tui.tui.replay`), read-only, with keys to step and scrub through time.
 """
 
 from __future__ import annotations
@@ -36,6 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-timeline", action="store_true", help="print only the final state table"
     )
+    parser.add_argument(
+        "--tui",
+        action="store_true",
+        help="open the log in the cockpit, read-only, with keys to step and scrub through time",
+    )
+    parser.add_argument(
+        "--jump", type=int, default=100, metavar="N", help="with --tui: events per < and >"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="with --tui: seconds per [ and ]",
+    )
+    parser.add_argument("--theme", metavar="NAME", help="with --tui: colour theme")
 
 
 def _resolve(path: Path) -> Path:
@@ -124,7 +141,8 @@ def state_table(state: EngineState) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the log, print the timeline (unless ``--json``) and the final state."""
+    """Read the log, print the timeline (unless ``--json``) and the final state, or open
+    it in the cockpit (``--tui``)."""
     from devster_tui.state.eventlog import read_events, replay
     from devster_tui.state.selectors import state_to_dict
 
@@ -135,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     events, warnings = read_events(path)
     for warning in warnings:
         sys.stderr.write(f"devster replay: warning: {warning}\n")
+    if args.tui:
+        return _run_tui(args, path, events)
     state = replay(events)
     out = sys.stdout
     if args.json:
@@ -146,4 +166,30 @@ def run(args: argparse.Namespace) -> int:
         out.write("\n")
     for row in state_table(state):
         out.write(row + "\n")
+    return 0
+
+
+def _run_tui(args: argparse.Namespace, path: Path, events: list[Event]) -> int:
+    """The cockpit over the log, opened at its last event."""
+    from devster_tui.tui.replay import (
+        ReplayApp,
+        ReplayStore,
+        logs_beside,
+        recorded_output,
+        task_names,
+    )
+
+    store = ReplayStore(events)
+    store.seek(store.total)
+    output = recorded_output(task_names(events), logs_beside(path))
+    project = store.state.project or "devster"
+    app = ReplayApp(
+        store,
+        output,
+        title=f"devster · {project} (replay)",
+        theme=args.theme,
+        jump=args.jump,
+        seconds=args.seconds,
+    )
+    app.run()
     return 0
