@@ -61,9 +61,25 @@ def peak_rss_kib(argv: Sequence[str], cwd: Path) -> tuple[float, int]:
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, *argv], cwd=cwd, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=installed_env(),
     ).stdout.split()
     return float(out[0]), int(out[1])
+
+
+def installed_env() -> dict[str, str]:
+    """The environment with bytecode caching on, as an installed devster runs.
+
+    Some shells (and this project's CI machines) export PYTHONDONTWRITEBYTECODE=1, which
+    makes every start recompile devster's modules: a cost no installed copy pays.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def count_lines(paths: Sequence[Path]) -> list[bytes]:
