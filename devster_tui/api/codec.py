@@ -15,17 +15,7 @@ from typing import Any
 
 from devster_tui.state.commands import ACTIONS, Action, Command, CommandResult
 from devster_tui.state.model import EngineState, ExitInfo, Status, TaskState
-
-
-def _exit(info: ExitInfo) -> dict[str, Any]:
-    return {
-        "run": info.run,
-        "code": info.code,
-        "signal": info.signal,
-        "success": info.success,
-        "wall": info.wall,
-        "duration": info.duration,
-    }
+from devster_tui.state.selectors import state_to_dict, task_to_dict
 
 
 def _exit_from(raw: Mapping[str, Any]) -> ExitInfo:
@@ -39,43 +29,11 @@ def _exit_from(raw: Mapping[str, Any]) -> ExitInfo:
     )
 
 
-def task_to_json(task: TaskState) -> dict[str, Any]:
-    """Every field of a task state, JSON-ready."""
-    return {
-        "name": task.name,
-        "kind": task.kind,
-        "status": task.status.value,
-        "reason": task.reason,
-        "pid": task.pid,
-        "run": task.run,
-        "restarts": task.restarts,
-        "started_mono": task.started_mono,
-        "started_wall": task.started_wall,
-        "last_exit": None if task.last_exit is None else _exit(task.last_exit),
-        "exits": [_exit(e) for e in task.exits],
-        "healthy": task.healthy,
-        "health_detail": task.health_detail,
-        "log_ready": task.log_ready,
-        "alarms": sorted(task.alarms),
-        "pending": task.pending,
-        "gate_prompt": task.gate_prompt,
-        "autorestart": task.autorestart,
-        "watching": task.watching,
-        "backoff_delay": task.backoff_delay,
-        "depends_on": dict(task.depends_on),
-        "triggers": list(task.triggers),
-        "stdin_from": list(task.stdin_from),
-        "mode": task.mode,
-        "ports": dict(task.ports),
-        "host": task.host,
-        "environment": task.environment,
-        "dropped_lines": task.dropped_lines,
-        "last_event_seq": task.last_event_seq,
-        "last_lines": list(task.last_lines),
-        "restart_policy": task.restart_policy,
-        "has_health": task.has_health,
-        "autostart": task.autostart,
-    }
+task_to_json = task_to_dict
+"""Every field of a task state, JSON-ready (the same encoding ``devster replay --json`` uses)."""
+
+state_to_json = state_to_dict
+"""Every field of an engine state, JSON-ready (tasks as a list, in order)."""
 
 
 def _opt_float(value: Any) -> float | None:
@@ -129,23 +87,6 @@ def task_from_json(raw: Mapping[str, Any]) -> TaskState:
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a task state: {exc!r}") from None
-
-
-def state_to_json(state: EngineState) -> dict[str, Any]:
-    """Every field of an engine state, JSON-ready (tasks as a list, in order)."""
-    return {
-        "project": state.project,
-        "config_file": state.config_file,
-        "pid": state.pid,
-        "running": state.running,
-        "stopping": state.stopping,
-        "tasks": [task_to_json(t) for t in state.tasks.values()],
-        "seq": state.seq,
-        "mono": state.mono,
-        "wall": state.wall,
-        "warnings": list(state.warnings),
-        "exit_code": state.exit_code,
-    }
 
 
 def state_from_json(raw: Mapping[str, Any]) -> EngineState:
