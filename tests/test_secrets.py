@@ -497,3 +497,19 @@ def test_crash_reports_in_the_log_show_no_value() -> None:
     assert "runner of task a crashed ([redacted:pw])" in text
     assert "RuntimeError: connect failed with password [redacted:pw]" in text
     assert VALUE not in text
+
+
+def test_a_secret_value_reaching_a_command_through_a_variable_is_an_error(
+    tmp_path: Path,
+) -> None:
+    _write(
+        tmp_path,
+        "secrets:\n  db: {env: DBPW}\ntasks:\n  a: {cmd: 'psql -p ${DBPW}', kind: job}\n",
+    )
+    loaded = load_project(tmp_path / "devster.yaml", environ={"DBPW": VALUE})
+    with pytest.raises(ConfigErrors) as info:
+        resolve_secrets(loaded, environ={"DBPW": VALUE})
+    (error,) = info.value.errors
+    assert (error.line, error.path) == (4, ("tasks", "a", "cmd"))
+    assert error.message.startswith("secret 'db': its value is written here")
+    assert VALUE not in str(info.value)

@@ -128,10 +128,58 @@ def resolve_secrets(
                     fail(name, "prompt", "no value was entered")
                 else:
                     values[name] = answers[name]
+    if not errors:
+        errors.extend(_values_on_command_lines(loaded, values))
     if errors:
         raise ConfigErrors(errors)
     ordered = {name: values[name] for name in loaded.project.secrets if name in values}
     return SecretValues(ordered, warnings)
+
+
+MIN_CHECKED = 4
+"""Values shorter than this are not searched for in commands (they would match by chance)."""
+
+
+def _values_on_command_lines(loaded: LoadedProject, values: Mapping[str, str]) -> list[ConfigError]:
+    """An error for every place outside env values and passphrases whose text holds a
+    secret's value (e.g. ``cmd: echo ${DB_PASSWORD}`` when ``DB_PASSWORD`` is a secret's
+    env source): such a value would end up on a command line."""
+    from devster_tui.config.secrets import allowed_path
+
+    checked = {name: value for name, value in values.items() if len(value) >= MIN_CHECKED}
+    if not checked:
+        return []
+    data = loaded.project.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data.pop("secrets", None)
+    errors: list[ConfigError] = []
+
+    def walk(node: Any, path: KeyPath) -> None:
+        if isinstance(node, dict):
+            for key, item in node.items():
+                walk(item, (*path, key))
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, (*path, index))
+        elif isinstance(node, str) and not allowed_path(path):
+            for name, value in checked.items():
+                if value in node:
+                    message = (
+                        "its value is written here (through a variable?), and this ends up "
+                        f"on a command line; use ${{secret:{name}}} in env instead"
+                    )
+                    error = _error_at(loaded, name, loaded.project.secrets[name].source, message)
+                    errors.append(_moved(error, loaded, path))
+
+    walk(data, ())
+    return errors
+
+
+def _moved(error: ConfigError, loaded: LoadedProject, path: KeyPath) -> ConfigError:
+    """``error`` placed at ``path`` (where the value was found) instead of the declaration."""
+    source_map = loaded.source_map
+    pos = source_map.value(path) if source_map is not None else None
+    line, col = (pos.line, pos.col) if pos is not None else (0, 0)
+    return dataclasses.replace(error, line=line, col=col, path=path)
 
 
 def with_secrets(
