@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -162,31 +162,75 @@ def detach(args: argparse.Namespace, loaded: LoadedProject) -> int:
     client = Client(Address(socket=str(socket_path(loaded.file))), timeout=2.0)
     deadline = time.monotonic() + max(0.0, args.detach_timeout)
     health: dict[str, object] | None = None
-    while True:
-        code = child.poll()
-        if code is not None:
-            sys.stderr.write(
-                f"devster: the background engine exited with status {code}; see {log_path}\n"
-            )
-            return code if code in (EXIT_RUNNING, 2) else EXIT_DETACH_FAILED
-        try:
-            health = client.json("GET", "/v1/health")
-            if health.get("pid") == child.pid and _started(client, health):
+    with _signals_caught() as caught:  # Ctrl-C / SIGTERM before it returns stop the engine
+        while True:
+            if caught:
+                return _abort(child, caught)
+            code = child.poll()
+            if code is not None:
+                sys.stderr.write(
+                    f"devster: the background engine exited with status {code}; see {log_path}\n"
+                )
+                return code if code in (EXIT_RUNNING, 2) else EXIT_DETACH_FAILED
+            try:
+                health = client.json("GET", "/v1/health")
+                if health.get("pid") == child.pid and _started(client, health):
+                    break
+            except (NoEngine, ApiError, OSError, ValueError):
+                pass
+            if time.monotonic() >= deadline:
+                if health is None:
+                    sys.stderr.write(
+                        f"devster: the background engine did not answer; see {log_path}\n"
+                    )
+                    return EXIT_DETACH_FAILED
+                sys.stderr.write("devster: some tasks are still waiting to start\n")
                 break
-        except (NoEngine, ApiError, OSError, ValueError):
-            pass
-        if time.monotonic() >= deadline:
-            if health is None:
-                sys.stderr.write(f"devster: the background engine did not answer; see {log_path}\n")
-                return EXIT_DETACH_FAILED
-            sys.stderr.write("devster: some tasks are still waiting to start\n")
-            break
-        time.sleep(0.05)
+            time.sleep(0.05)
     sys.stderr.write(
         f"devster: engine running in the background (pid {child.pid}); "
         f"devster ps | logs | attach | down\n"
     )
     return 0
+
+
+@contextlib.contextmanager
+def _signals_caught() -> Iterator[list[int]]:
+    """Record SIGINT/SIGTERM while ``up -d`` waits for the engine, instead of dying."""
+    import signal
+
+    caught: list[int] = []
+
+    def record(signum: int, _frame: object) -> None:
+        caught.append(signum)
+
+    previous = {s: signal.signal(s, record) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _abort(child: subprocess.Popen[bytes], caught: list[int]) -> int:
+    """``up -d`` was interrupted before it returned: stop the background engine too.
+
+    Returns:
+        128 + the signal number (130 for Ctrl-C, 143 for SIGTERM).
+    """
+    import signal
+
+    sys.stderr.write("devster: interrupted; stopping the background engine\n")
+    first = caught[0]
+    sent = 0
+    with _signals_caught() as again:
+        while child.poll() is None:
+            if sent <= len(again):  # the first signal stops it, each further one forces
+                child.send_signal(signal.SIGTERM)
+                sent += 1
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(0.05)
+    return 128 + first
 
 
 def _started(client: object, health: dict[str, object]) -> bool:
