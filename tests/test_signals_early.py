@@ -191,6 +191,36 @@ def test_sigterm_to_detached_engine_before_start_ends_up_d_promptly(tmp_path: Pa
         _reap(up, leftover)
 
 
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupting_up_d_before_it_returns_stops_the_background_engine(
+    tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    file = _project(tmp_path)
+    leftover, marker = _leftover(tmp_path)
+    up = None
+    child = None
+    try:
+        up = _up(tmp_path, "-d")
+        _poll(marker.exists, "the background engine's orphan cleanup reaches the leftover")
+        directory = runtime_dir(file)
+        _poll(lambda: read_lock_pid(directory) is not None, "background engine holds the lock")
+        child = read_lock_pid(directory)
+        up.send_signal(signum)  # Ctrl-C (or SIGTERM) on the waiting devster up -d
+        try:
+            assert up.wait(DEADLINE) == code
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"devster up -d did not return after {signum.name}")
+        assert up.stderr is not None
+        assert "stopping the background engine" in up.stderr.read().decode()
+        assert child is not None
+        _poll(lambda: _zombie(child), "the background engine ended")
+        _nothing_started(tmp_path)
+    finally:
+        if child is not None and not _zombie(child):
+            os.kill(child, signal.SIGKILL)
+        _reap(up, leftover)
+
+
 def _zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
