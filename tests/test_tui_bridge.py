@@ -9,8 +9,9 @@ from devster_tui.state.clock import FakeClock
 from devster_tui.state.events import T
 from devster_tui.state.model import Status
 from devster_tui.state.output import OutputStore
+from devster_tui.state.selectors import format_duration
 from devster_tui.state.store import Store
-from devster_tui.tui.bridge import Bridge, counts, format_duration, tree_order
+from devster_tui.tui.bridge import Bridge, counts, tree_order
 from devster_tui.tui.themes import (
     builtin_theme_dir,
     load_themes,

@@ -9,6 +9,7 @@ from typing import Any
 
 from devster_tui.api.client import Client
 from devster_tui.commands.clientopts import EXIT_OK, add_client_options, guarded
+from devster_tui.state.selectors import format_duration
 
 _LIVE = frozenset({"starting", "running", "healthy", "unhealthy", "stopping"})
 
@@ -17,17 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the client options and ``--json``."""
     add_client_options(parser)
     parser.add_argument("--json", action="store_true", help="print the full state as JSON")
-
-
-def _duration(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def rows(snapshot: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -39,7 +29,7 @@ def rows(snapshot: dict[str, Any]) -> list[tuple[str, ...]]:
     for task in snapshot["state"]["tasks"]:
         started = task.get("started_mono")
         live = task["status"] in _LIVE
-        uptime = _duration(now - started) if live and started is not None else "-"
+        uptime = format_duration(now - started) if live and started is not None else "-"
         healthy = task.get("healthy")
         health = "-" if healthy is None else ("ok" if healthy else "failing")
         last = task.get("last_exit")

@@ -51,6 +51,18 @@ def uptime(task: TaskState, now_mono: float) -> float | None:
     return max(0.0, now_mono - task.started_mono)
 
 
+def format_duration(seconds: float) -> str:
+    """An uptime as people read it: ``42s``, ``12m05s``, ``3h12m`` or ``2d04h``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
 def last_exit_summary(task: TaskState) -> str:
     """``exit 0``, ``signal SIGKILL`` or ``-`` when the task never exited."""
     return task.last_exit.summary() if task.last_exit is not None else "-"

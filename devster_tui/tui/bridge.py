@@ -237,17 +237,5 @@ def tree_order(tasks: Mapping[str, TaskState]) -> list[tuple[str, int, str]]:
     return result
 
 
-def format_duration(seconds: float) -> str:
-    """``42s``, ``12m05s``, ``3h12m`` or ``2d04h``."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
 Clock = Callable[[], float]
 """A monotonic clock reading, in seconds."""

@@ -18,7 +18,8 @@ from textual.widgets import Static
 
 from devster_tui.state.events import Event, T
 from devster_tui.state.model import EngineState, TaskState
-from devster_tui.tui.bridge import StateChange, format_duration
+from devster_tui.state.selectors import format_duration
+from devster_tui.tui.bridge import StateChange
 from devster_tui.tui.themes import STATUS_GLYPHS, status_styles
 
 MASK = "••••••"

@@ -16,7 +16,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from devster_tui.state.model import LIVE_STATUSES, EngineState, Status, TaskState
-from devster_tui.tui.bridge import Clock, format_duration, tree_order
+from devster_tui.state.selectors import format_duration
+from devster_tui.tui.bridge import Clock, tree_order
 from devster_tui.tui.themes import STATUS_GLYPHS, resolve_color, status_styles
 
 
