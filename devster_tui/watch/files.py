@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 STAT_CACHE_LIMIT: Final = 200_000
 """Files whose (size, mtime, inode) are remembered to tell attribute-only changes apart."""
 
-BIG_BURST_EXTRA: Final = 0.5
-"""Most extra quiet time (0.1 ms per change so far) a big burst waits for."""
+BIG_BURST_EXTRA: Final = 1.0
+"""Most extra quiet time (0.2 ms per change so far) a big burst waits for: a checkout that
+stalls under load (2 busy cores) must not split into two runs; single saves keep the debounce."""
 
 MAX_BURST_PATHS: Final = 20
 """Changed paths kept per burst for display (the count is always exact)."""
@@ -252,7 +253,7 @@ class FileWatcher:
                     if counted or replan:
                         # A big burst (a checkout) waits a little longer for quiet, so a
                         # pause under load does not split it; single saves keep the debounce.
-                        quiet = self._debounce + min(BIG_BURST_EXTRA, count * 1e-4)
+                        quiet = self._debounce + min(BIG_BURST_EXTRA, count * 2e-4)
                         deadline = loop.time() + max(0.0, quiet - self._step_ms / 1000)
                     if replan:
                         if not counted:
