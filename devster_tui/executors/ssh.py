@@ -37,6 +37,18 @@ WINDOW = 4 * 1024 * 1024
 PACKET = 256 * 1024
 """Largest packet asked for on a channel."""
 
+CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
+"""Ciphers offered, in order of preference: AES-GCM first (AES-NI in OpenSSL: about six times
+less CPU per packet than asyncssh's chacha20-poly1305, which OpenSSH prefers), then the
+usual defaults for servers without it."""
+
 HostResolver = Callable[[str], SshLayer | None]
 """Looks up a jump host name in the inventory (None: not an inventory name)."""
 
@@ -223,6 +235,8 @@ class SshPool:
             "keepalive_count_max": 3,
             "agent_forwarding": layer.agent_forwarding,
             "connect_timeout": layer.connect_timeout,
+            "encryption_algs": list(CIPHERS),
+            "compression_algs": ["none"],
         }
         if layer.port is not None:
             options["port"] = layer.port
