@@ -17,12 +17,19 @@ Frames (ASCII header line, then exactly ``LEN`` raw bytes where a length is give
     E NAME LEN   environment variable       R          start the task
     D LEN        stdin data                 Z          close the task's stdin
     S SIGNAME    signal the task's group    (EOF)      end the group
+    H            report the start
+
+After ``H``, the wrapper reports on stdout, before the task prints anything, one line
+``\x1edevster C`` where ``C`` is ``O`` (started), ``N`` (command not found), ``P`` (not
+executable) or ``D`` (working directory missing): :class:`FramedProcess` removes it and the
+executors turn a failure into a spawn error, as the local executor does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import re
 import shlex
 import signal as _signal
@@ -30,14 +37,22 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from devster_tui.executors.base import EofSink, ExitStatus, OutputSink, ProcessSpec, Stream
+from devster_tui.executors.base import (
+    EofSink,
+    ExitStatus,
+    OutputSink,
+    ProcessSpec,
+    SpawnError,
+    Stream,
+)
 
 WRAPPER = r"""k=$1 d=$2 g=$3 m=$4; shift 4
 rd() { [ "$1" -gt 0 ] && dd bs="$1" count=1 iflag=fullblock 2>/dev/null; }
-r=0
+r=0 h=
 while IFS=' ' read -r o a b; do
   case $o in
   E) v=$(rd "$b"; echo .); export "$a=${v%.}";;
+  H) h=1;;
   R) r=1; break;;
   *) echo "devster: bad control frame" >&2; exit 125;;
   esac
@@ -54,7 +69,18 @@ if [ -n "$k" ] && [ -f "$p" ]; then
     kill -s KILL -- "-$op" 2>/dev/null
   fi
 fi
-[ -z "$d" ] || cd "$d" || exit 126
+hs() { [ -z "$h" ] || printf '\036devster %s\n' "$1"; }
+if [ -n "$d" ]; then
+  if [ -n "$h" ]; then cd "$d" 2>/dev/null || { hs D; exit 126; }; else cd "$d" || exit 126; fi
+fi
+if [ -n "$h" ]; then
+  x=$(command -v -- "$1" 2>/dev/null)
+  case $x in
+  '') hs N; exit 127;;
+  */*) if [ -d "$x" ] || [ ! -x "$x" ]; then hs P; exit 126; fi;;
+  esac
+  hs O
+fi
 S=; command -v setsid >/dev/null 2>&1 && S=setsid
 exec 3<&0
 if [ "$m" = pipe ]; then
@@ -151,16 +177,17 @@ def wrap_argv(spec: ProcessSpec, *, key: str = "", cwd: str = "") -> list[str]:
     ]
 
 
-def env_frames(env: Mapping[str, str]) -> bytes:
+def env_frames(env: Mapping[str, str], *, handshake: bool = False) -> bytes:
     """The frames that set ``env`` and start the task (names that sh cannot export are left out).
 
     Args:
         env: Variables to set on the far side.
+        handshake: Ask the wrapper to report the start (see :meth:`FramedProcess.handshake`).
 
     Returns:
-        ``E`` frames followed by ``R``.
+        ``E`` frames (after ``H`` when asked) followed by ``R``.
     """
-    out = bytearray()
+    out = bytearray(HANDSHAKE_FRAME if handshake else b"")
     for name, value in env.items():
         if not _ENV_NAME.match(name):
             continue
@@ -186,6 +213,33 @@ def signal_frame(signum: int) -> bytes:
 
 CLOSE_STDIN_FRAME = b"Z\n"
 """Closes the task's stdin on the far side."""
+
+HANDSHAKE_FRAME = b"H\n"
+"""Asks the wrapper to report on stdout whether the task started."""
+
+HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a spawn waits for the start report (ending a previous instance takes up to 5 s);
+after that the process is handed on and a late report still ends it properly."""
+
+_HEADER = b"\x1edevster "
+_HEADER_MAX = len(_HEADER) + 3
+
+
+def handshake_error(code: str | None, spec: ProcessSpec) -> SpawnError | None:
+    """The spawn error for a wrapper's start report (None: started, or no report).
+
+    Args:
+        code: The report (``O``, ``N``, ``P``, ``D``), None when none came.
+        spec: What was started (names the command and the directory).
+    """
+    name = spec.argv[0] if spec.argv else ""
+    if code == "N":
+        return SpawnError(f"not found: {name}", errno.ENOENT)
+    if code == "P":
+        return SpawnError(f"permission denied: {name}", errno.EACCES)
+    if code == "D":
+        return SpawnError(f"working directory not found: {spec.cwd}", errno.ENOENT)
+    return None
 
 
 def decode_exit(code: int | None, signal_name: str | None = None) -> ExitStatus:
@@ -245,6 +299,7 @@ class FramedProcess:
         on_eof: EofSink,
         *,
         lost_grace: float = 2.0,
+        handshake: bool = False,
     ) -> None:
         """Wrap an open channel whose far side runs :data:`WRAPPER`.
 
@@ -254,6 +309,8 @@ class FramedProcess:
             on_output: Output chunks.
             on_eof: End of each stream.
             lost_grace: Seconds to wait for the exit after the kill of a stop.
+            handshake: The wrapper was sent :data:`HANDSHAKE_FRAME`: the first stdout line is
+                its start report (removed from the output).
         """
         self._loop = asyncio.get_running_loop()
         self._spec = spec
@@ -265,6 +322,10 @@ class FramedProcess:
         self._open: set[Stream] = {"stdout", "stderr"}
         self._stdin_open = spec.stdin == "pipe"
         self._stopping: asyncio.Task[ExitStatus] | None = None
+        self._header: bytearray | None = bytearray() if handshake else None
+        self._report: asyncio.Future[str | None] = self._loop.create_future()
+        if not handshake:
+            self._report.set_result(None)
         self.stop_requested = False
         """True once :meth:`stop` was called."""
 
@@ -286,12 +347,57 @@ class FramedProcess:
     # -- fed by the owner ----------------------------------------------------------------
 
     def feed(self, stream: Stream, data: bytes) -> None:
-        """Hand on an output chunk."""
+        """Hand on an output chunk (the start report is taken off the front of stdout)."""
+        if stream == "stdout" and self._header is not None:
+            data = self._take_header(data)
         if data and stream in self._open:
             self._on_output(stream, data)
 
+    def _take_header(self, data: bytes) -> bytes:
+        header = self._header
+        assert header is not None
+        header += data
+        end = header.find(b"\n")
+        if end < 0:
+            if len(header) < _HEADER_MAX and _HEADER.startswith(bytes(header[: len(_HEADER)])):
+                return b""
+            return self._no_header()
+        line = bytes(header[:end]).rstrip(b"\r")  # a tty turns the newline into CR LF
+        if not line.startswith(_HEADER) or len(line) != len(_HEADER) + 1:
+            return self._no_header()
+        rest = bytes(header[end + 1 :])
+        self._header = None
+        if not self._report.done():
+            self._report.set_result(line[-1:].decode("ascii", "replace"))
+        return rest
+
+    def _no_header(self) -> bytes:
+        """Something else came first (an older wrapper, a hop's message): pass it all on."""
+        header, self._header = self._header or bytearray(), None
+        if not self._report.done():
+            self._report.set_result(None)
+        return bytes(header)
+
+    async def handshake(self, within: float = HANDSHAKE_TIMEOUT) -> str | None:
+        """Wait for the wrapper's start report.
+
+        Args:
+            within: Longest wait in seconds.
+
+        Returns:
+            ``O``, ``N``, ``P`` or ``D`` (see the module docstring); None when the channel
+            ended, something else came first, or no report came in time.
+        """
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(asyncio.shield(self._report), within)
+        return None
+
     def feed_eof(self, stream: Stream | None = None) -> None:
         """One stream (None: both) reached end of file."""
+        if stream in (None, "stdout") and self._header is not None:
+            held = self._no_header()
+            if held and "stdout" in self._open:
+                self._on_output("stdout", held)
         for s in ("stdout", "stderr") if stream is None else (stream,):
             if s in self._open:
                 self._open.discard(s)
@@ -302,6 +408,10 @@ class FramedProcess:
         self.feed_eof()
         if not self._exit.done():
             self._exit.set_result(status)
+
+    def abandon(self) -> None:
+        """Close the channel at once (a spawn was cancelled): the far side ends the group."""
+        self._channel.abort()
 
     def set_lost(self, reason: str) -> None:
         """The channel broke before an exit status arrived."""

@@ -36,6 +36,7 @@ from devster_tui.executors.chain import (
     NoticeSink,
     decode_exit,
     env_frames,
+    handshake_error,
     instance_key,
     wrap_argv,
 )
@@ -350,7 +351,7 @@ class DockerExecutor:
         def status() -> ExitStatus:
             return self._exec_status(exec_id, container)
 
-        return self._attach(spec, sock, env, status, on_output, on_eof)
+        return await self._started(spec, self._attach(spec, sock, env, status, on_output, on_eof))
 
     def _exec_status(self, exec_id: str, container: str) -> ExitStatus:
         import docker.errors
@@ -417,9 +418,9 @@ class DockerExecutor:
             task.add_done_callback(_background.discard)
 
         stream = DockerStream(sock, on_data, on_closed, multiplexed=not self.layer.tty)
-        proc = FramedProcess(spec, stream, on_output, on_eof)
+        proc = FramedProcess(spec, stream, on_output, on_eof, handshake=True)
         holder.append(proc)
-        stream.write(env_frames(env))
+        stream.write(env_frames(env, handshake=True))
         return proc
 
     # -- run ----------------------------------------------------------------------------
@@ -471,7 +472,24 @@ class DockerExecutor:
         def status() -> ExitStatus:
             return self._run_status(cid)
 
-        return self._attach(spec, sock, dict(spec.env), status, on_output, on_eof)
+        proc = self._attach(spec, sock, dict(spec.env), status, on_output, on_eof)
+        return await self._started(spec, proc)
+
+    @staticmethod
+    async def _started(spec: ProcessSpec, proc: FramedProcess) -> FramedProcess:
+        """Wait for the wrapper's start report; a missing command is a spawn error.
+
+        Raises:
+            SpawnError: ``not found: NAME``, ``permission denied: NAME``...
+        """
+        try:
+            error = handshake_error(await proc.handshake(), spec)
+        except BaseException:
+            proc.abandon()
+            raise
+        if error is not None:
+            raise error
+        return proc
 
     def _run_status(self, cid: str) -> ExitStatus:
         import docker.errors

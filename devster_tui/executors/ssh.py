@@ -26,6 +26,7 @@ from devster_tui.executors.chain import (
     NoticeSink,
     decode_exit,
     env_frames,
+    handshake_error,
     instance_key,
     quote_argv,
     wrap_argv,
@@ -460,14 +461,14 @@ class SshExecutor:
             self._pool.release(entry)
             entry.lost = entry.lost or isinstance(exc, OSError | asyncssh.ConnectionLost)
             raise _Waiting(f"ssh {self.hops[-1].host}: {exc}") from None
-        proc = FramedProcess(spec, _SshChannel(chan, session), on_output, on_eof)
+        proc = FramedProcess(spec, _SshChannel(chan, session), on_output, on_eof, handshake=True)
         session.proc = proc
         for stream, data in session.pending:
             proc.feed(stream, data)
         session.pending.clear()
         if chan.is_closing():
             session.connection_lost(None)
-        chan.write(env_frames(dict(spec.env)))
+        chan.write(env_frames(dict(spec.env), handshake=True))
         pool = self._pool
 
         async def release() -> None:
@@ -478,6 +479,13 @@ class SshExecutor:
         task = asyncio.get_running_loop().create_task(release())
         _watchers.add(task)
         task.add_done_callback(_watchers.discard)
+        try:
+            error = handshake_error(await proc.handshake(), spec)
+        except BaseException:
+            chan.abort()
+            raise
+        if error is not None:
+            raise error
         return proc
 
 

@@ -1,0 +1,242 @@
+"""Layer follow-ups against real components: a missing command is a spawn error through every
+chain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devster_tui.config.loader import load_project
+from devster_tui.config.schema import DockerLayer
+from devster_tui.engine.supervisor import Engine
+from devster_tui.executors.base import ProcessSpec, SpawnError, Stream
+from devster_tui.executors.chain import (
+    FramedProcess,
+    env_frames,
+    handshake_error,
+    wrap_argv,
+)
+from devster_tui.executors.docker import DockerExecutor
+from devster_tui.state.model import Status
+from tests.helpers.components import IMAGE, require_docker, require_sshd
+from tests.helpers.sshd import Sshd, keygen, start_sshd
+
+SHELLS = [["sh"]] + ([["busybox", "sh"]] if shutil.which("busybox") else [])
+
+
+@dataclass
+class Server:
+    sshd: Sshd
+    client_key: Path
+    known_hosts: Path
+    root: Path
+
+    def layer(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "host": "127.0.0.1",
+            "port": self.sshd.port,
+            "user": "root",
+            "identity": str(self.client_key),
+            "known_hosts": str(self.known_hosts),
+            "agent": False,
+            "use_ssh_config": False,
+            "keepalive": "1s",
+            **extra,
+        }
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    require_sshd()
+    key = keygen(tmp_path / "client_key")
+    sshd = start_sshd(tmp_path / "sshd", key)
+    known = tmp_path / "known_hosts"
+    known.write_text(sshd.known_hosts_line)
+    yield Server(sshd, key, known, tmp_path)
+    sshd.kill_all()
+
+
+def run_container(name: str, *extra: str) -> None:
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, *extra, IMAGE, "sleep", "100000"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def container() -> Iterator[str]:
+    require_docker()
+    name = f"devster-fu-{uuid.uuid4().hex[:10]}"
+    run_container(name)
+    yield name
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.data: dict[Stream, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        self.notices: list[tuple[str, str, str]] = []
+
+    def out(self, stream: Stream, chunk: bytes) -> None:
+        self.data[stream] += chunk
+
+    def eof(self, stream: Stream) -> None:
+        pass
+
+    def notice(self, task: str, state: str, detail: str) -> None:
+        self.notices.append((task, state, detail))
+
+
+async def until(predicate: Callable[[], bool], limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met within the deadline"
+        await asyncio.sleep(0.02)
+
+
+# -- 4. a missing command is a spawn error, not exit 127 ------------------------------------
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_wrapper_reports_a_missing_command_instead_of_running_it(
+    shell: list[str], tmp_path: Path
+) -> None:
+    def report(argv: list[str], cwd: str = "") -> tuple[bytes, int]:
+        spec = ProcessSpec(task="t", argv=argv, env={}, cwd="/")
+        full = wrap_argv(spec, cwd=cwd)
+        full[0:1] = shell
+        proc = subprocess.Popen(full, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(env_frames({}, handshake=True))
+        proc.stdin.flush()  # the channel stays open while the task runs
+        out = proc.stdout.read()
+        code = proc.wait(20)
+        proc.stdin.close()
+        return out, code
+
+    assert report(["devster-no-such-command"]) == (b"\x1edevster N\n", 127)
+    plain = tmp_path / "not-executable"
+    plain.write_text("echo no\n")
+    plain.chmod(0o644)
+    assert report([str(plain)]) == (b"\x1edevster P\n", 126)
+    assert report(["true"], cwd="/no/such/dir") == (b"\x1edevster D\n", 126)
+    assert report(["echo", "hi"]) == (b"\x1edevster O\nhi\n", 0)
+
+
+def test_start_report_is_taken_off_stdout_even_split_and_through_a_tty() -> None:
+    async def main() -> None:
+        for pieces in (
+            [b"\x1edevster O\nout\n"],
+            [b"\x1ede", b"vster O", b"\r\nout\n"],
+            [b"plain output first\n"],
+        ):
+            sink = Sink()
+            proc = FramedProcess(
+                ProcessSpec(task="t", argv=["x"], env={}, cwd="/"),
+                _NullChannel(),
+                sink.out,
+                sink.eof,
+                handshake=True,
+            )
+            for piece in pieces:
+                proc.feed("stdout", piece)
+            report = await proc.handshake(1.0)
+            if pieces[0].startswith(b"plain"):
+                assert report is None and bytes(sink.data["stdout"]) == pieces[0]
+            else:
+                assert report == "O" and bytes(sink.data["stdout"]) == b"out\n"
+
+    asyncio.run(main())
+
+
+class _NullChannel:
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def write_eof(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def test_handshake_errors_read_like_the_local_executor() -> None:
+    spec = ProcessSpec(task="t", argv=["nope"], env={}, cwd="/srv")
+    assert str(handshake_error("N", spec)) == "not found: nope"
+    assert str(handshake_error("P", spec)) == "permission denied: nope"
+    assert str(handshake_error("D", spec)) == "working directory not found: /srv"
+    assert handshake_error("O", spec) is None and handshake_error(None, spec) is None
+
+
+@pytest.mark.docker
+def test_missing_command_in_a_container_is_a_spawn_error_not_exit_127(container: str) -> None:
+    async def main() -> str:
+        executor = DockerExecutor(DockerLayer(container=container))
+        try:
+            await executor.spawn(
+                ProcessSpec(task="t", argv=["devster-nope", "x"], env={}, cwd="/"),
+                Sink().out,
+                Sink().eof,
+            )
+        except SpawnError as exc:
+            return str(exc)
+        raise AssertionError("a missing command started")
+
+    assert asyncio.run(main()) == "not found: devster-nope"
+
+
+@pytest.mark.ssh
+@pytest.mark.docker
+def test_missing_command_through_ssh_docker_exec_is_a_spawn_failed_event(
+    server: Server, container: str
+) -> None:
+    """Through the engine: ``task.spawn_failed`` with ``not found: NAME``, like a local task."""
+    file = server.root / "devster.yaml"
+    file.write_text(
+        textwrap.dedent(
+            f"""
+            version: 1
+            environments:
+              prod:
+                layers:
+                  - ssh: {json.dumps(server.layer())}
+                  - docker: {{container: {container}}}
+            tasks:
+              gone: {{cmd: [devster-missing-tool, --flag], kind: job, environment: prod}}
+              fine: {{cmd: [echo, ok], kind: job, environment: prod}}
+            """
+        )
+    )
+
+    async def main() -> tuple[Any, list[Any]]:
+        engine = Engine(load_project(file), state_dir=server.root / "state")
+        events: list[Any] = []
+        engine.store.subscribe(lambda event, _state: events.append(event))
+        await engine.start()
+        await asyncio.wait_for(engine.wait_finished(), 60)
+        await engine.shutdown()
+        return engine.store.state, events
+
+    state, events = asyncio.run(main())
+    failed = [e for e in events if e.type == "task.spawn_failed" and e.task == "gone"]
+    assert failed and failed[0].data["error"] == "not found: devster-missing-tool"
+    assert state.tasks["gone"].status is Status.FAILED
+    assert state.tasks["gone"].last_exit is None  # no fake exit status
+    assert state.tasks["fine"].status is Status.SUCCEEDED
+    assert list(state.tasks["fine"].last_lines) == ["ok"]
