@@ -1,5 +1,6 @@
 """Layer follow-ups against real components: a missing command is a spawn error through every
-chain."""
+chain, a follow task survives a container replaced behind ssh without repeating lines, the
+resume filter spans runs, a docker build task is the image build job."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from typing import Any
 import pytest
 
 from devster_tui.config.loader import load_project
-from devster_tui.config.schema import DockerLayer
+from devster_tui.config.schema import DockerLayer, Layer, SshLayer
 from devster_tui.engine.supervisor import Engine
-from devster_tui.executors.base import ProcessSpec, SpawnError, Stream
+from devster_tui.executors.base import ExitStatus, ProcessSpec, SpawnError, Stream
 from devster_tui.executors.chain import (
     FramedProcess,
     env_frames,
@@ -28,6 +29,9 @@ from devster_tui.executors.chain import (
     wrap_argv,
 )
 from devster_tui.executors.docker import DockerExecutor
+from devster_tui.executors.layered import ResumingExecutor, build_executor
+from devster_tui.executors.local import LocalExecutor
+from devster_tui.executors.ssh import SshExecutor, SshPool
 from devster_tui.state.model import Status
 from tests.helpers.components import IMAGE, require_docker, require_sshd
 from tests.helpers.sshd import Sshd, keygen, start_sshd
@@ -240,3 +244,156 @@ def test_missing_command_through_ssh_docker_exec_is_a_spawn_failed_event(
     assert state.tasks["gone"].last_exit is None  # no fake exit status
     assert state.tasks["fine"].status is Status.SUCCEEDED
     assert list(state.tasks["fine"].last_lines) == ["ok"]
+
+
+# -- 3. a follow task survives a replaced container behind ssh -------------------------------
+
+
+@pytest.mark.ssh
+@pytest.mark.docker
+@pytest.mark.slow
+def test_tail_follows_a_container_replaced_behind_ssh_without_repeating_lines(
+    server: Server, tmp_path: Path
+) -> None:
+    """``docker rm -f`` and a new container of the same name under a running ``tail -F``
+    through ssh -> docker exec: the same run goes on (no restart), the new container is found
+    by name, and the lines the new tail prints again are not repeated."""
+    require_docker()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    logfile = logs / "app.log"
+    logfile.write_text("".join(f"old {i}\n" for i in range(5)))
+    name = f"devster-fu-{uuid.uuid4().hex[:10]}"
+    mount = ("-v", f"{logs}:/logs")
+    run_container(name, *mount)
+    file = tmp_path / "devster.yaml"
+    file.write_text(
+        textwrap.dedent(
+            f"""
+            version: 1
+            environments:
+              prod:
+                layers:
+                  - ssh: {json.dumps(server.layer())}
+                  - docker: {{container: {name}}}
+            tasks:
+              tail:
+                cmd: [tail, -n, "3", -F, /logs/app.log]
+                environment: prod
+                restart: {{policy: "no"}}
+            """
+        )
+    )
+
+    def lines(engine: Engine) -> list[str]:
+        return [line.text for line in engine.output.tail("tail", "stdout", 100)]
+
+    async def main() -> tuple[list[str], int, Status, list[Any]]:
+        engine = Engine(load_project(file), state_dir=tmp_path / "state")
+        events: list[Any] = []
+        engine.store.subscribe(lambda event, _state: events.append(event))
+        await engine.start()
+        try:
+            await until(lambda: lines(engine) == ["old 2", "old 3", "old 4"], 30)
+            await asyncio.to_thread(
+                subprocess.run, ["docker", "rm", "-f", name], capture_output=True, timeout=60
+            )
+            with logfile.open("a") as f:
+                f.write("new 1\n")
+            await asyncio.to_thread(run_container, name, *mount)
+            await until(lambda: "new 1" in lines(engine), 30)
+            with logfile.open("a") as f:
+                f.write("new 2\n")
+            await until(lambda: "new 2" in lines(engine), 30)
+            task = engine.store.state.tasks["tail"]
+            return lines(engine), task.run, task.status, events
+        finally:
+            await engine.shutdown()
+
+    try:
+        got, run, status, events = asyncio.run(main())
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+    assert got == ["old 2", "old 3", "old 4", "new 1", "new 2"]
+    assert run == 1 and status is Status.RUNNING  # survived: no exit, no second run
+    links = [e.data.get("state") for e in events if e.type == "task.link"]
+    assert "disconnected" in links and "connected" in links
+
+
+@pytest.mark.ssh
+def test_follow_lines_are_not_repeated_by_the_next_run_after_an_exit_on_its_own(
+    server: Server, tmp_path: Path
+) -> None:
+    """The resume filter spans runs: a follow task that ended by itself and is started again
+    does not repeat its last lines; a run after a stop starts clean."""
+    logfile = tmp_path / "app.log"
+    logfile.write_text("".join(f"l{i}\n" for i in range(5)))
+    argv = ["sh", "-c", 'tail -n 3 "$0"', str(logfile)]
+
+    async def main() -> tuple[bytes, bytes, bytes]:
+        pool = SshPool()
+        executor = ResumingExecutor(SshExecutor([SshLayer(**server.layer())], pool))
+        spec = ProcessSpec(task="follow", argv=argv, env={}, cwd="/")
+        first, second, third = Sink(), Sink(), Sink()
+        proc = await executor.spawn(spec, first.out, first.eof)
+        assert await asyncio.wait_for(proc.wait(), 30) == ExitStatus(0, None)
+        with logfile.open("a") as f:
+            f.write("l5\n")
+        proc = await executor.spawn(spec, second.out, second.eof)  # the policy's next run
+        await asyncio.wait_for(proc.wait(), 30)
+        proc = await executor.spawn(
+            ProcessSpec(task="follow", argv=["sh", "-c", "sleep 30"], env={}, cwd="/"),
+            Sink().out,
+            Sink().eof,
+        )
+        await proc.stop(15, 2.0)  # stopped on request
+        proc = await executor.spawn(spec, third.out, third.eof)
+        await asyncio.wait_for(proc.wait(), 30)
+        await pool.aclose()
+        return (
+            bytes(first.data["stdout"]),
+            bytes(second.data["stdout"]),
+            bytes(third.data["stdout"]),
+        )
+
+    first, second, third = asyncio.run(main())
+    assert first == b"l2\nl3\nl4\n"
+    assert second == b"l5\n"
+    assert third == b"l3\nl4\nl5\n"
+
+
+@pytest.mark.ssh
+@pytest.mark.docker
+def test_exec_behind_ssh_into_a_missing_container_waits_and_starts_when_it_runs(
+    server: Server,
+) -> None:
+    """The remote exec guard reports a missing container (not a task exit); a follow service
+    keeps retrying and starts once the container runs."""
+    require_docker()
+    name = f"devster-fu-{uuid.uuid4().hex[:10]}"
+
+    async def main() -> Sink:
+        sink = Sink()
+        pool = SshPool()
+        layers = [Layer(ssh=SshLayer(**server.layer())), Layer(docker=DockerLayer(container=name))]
+        inner = build_executor(
+            layers, local=LocalExecutor(guard=False), pool=pool, project="p", root=server.root
+        )
+        executor = ResumingExecutor(inner, notice=sink.notice, initial=0.2, maximum=1.0)
+        proc = await executor.spawn(
+            ProcessSpec(task="t", argv=["sh", "-c", "echo up; exec sleep 300"], env={}, cwd="/"),
+            sink.out,
+            sink.eof,
+        )
+        await until(lambda: any("container missing" in d for _t, _s, d in sink.notices))
+        await asyncio.to_thread(run_container, name)
+        await until(lambda: bytes(sink.data["stdout"]) == b"up\n", 30)
+        await proc.stop(15, 2.0)
+        await pool.aclose()
+        return sink
+
+    try:
+        sink = asyncio.run(main())
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+    assert b"is not running" in sink.data["stderr"]

@@ -499,7 +499,8 @@ class ResumeFilter:
             sink: Where the filtered chunks go.
             keep: How many recent lines to remember per stream.
         """
-        self._sink = sink
+        self.sink = sink
+        """Where the filtered chunks go (a new run of the task passes its own)."""
         self._keep = keep
         self._history: dict[Stream, deque[bytes]] = {
             "stdout": deque(maxlen=keep),
@@ -542,7 +543,7 @@ class ResumeFilter:
                 return
 
     def _pass(self, stream: Stream, data: bytes) -> None:
-        self._sink(stream, data)
+        self.sink(stream, data)
         lines = (self._emitted_partial[stream] + data).split(b"\n")
         self._emitted_partial[stream] = lines.pop()
         self._history[stream].extend(lines[-self._keep :])

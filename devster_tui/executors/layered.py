@@ -53,17 +53,49 @@ def docker_argv(layer: DockerLayer, argv: list[str]) -> list[str]:
         if layer.network:
             run += ["--network", layer.network]
         return [*run, layer.image, *argv]
+    running = "docker inspect -f '{{if .State.Running}}{{.Id}}{{end}}'"
     if layer.container is not None:
-        return ["docker", "exec", *opts, layer.container, *argv]
-    filters = " ".join(
-        f"--filter label={quote_argv([f'{k}={v}'])}" for k, v in layer.labels.items()
+        target = quote_argv([layer.container])
+        find = f"{running} {target} 2>/dev/null"
+        missing = f"printf 'devster: container %s is not running\\n' {target} >&2"
+        check = find
+    else:
+        filters = " ".join(
+            f"--filter label={quote_argv([f'{k}={v}'])}" for k, v in layer.labels.items()
+        )
+        find = f"docker ps -q --no-trunc {filters} | head -n 1"
+        missing = "echo 'devster: no running container with the labels' >&2"
+        check = f'{running} "$i" 2>/dev/null'
+    guard = (
+        f"i=$({find}) || i=\n"
+        f'[ -n "$i" ] || {{ {missing}; kill -s {MISSING_SIGNAL} $$; exit 125; }}\n'
+        f'docker exec {quote_argv(opts)} "$i" "$@"\n'
+        "r=$? n=0\n"
+        # ``docker rm -f`` kills the container's processes first and updates its state a
+        # moment later: a SIGKILL (137) is checked again for up to 2 s.
+        f'while [ "$({check})" = "$i" ]; do\n'
+        '  [ "$r" = 137 ] && [ "$n" -lt 20 ] || exit "$r"\n'
+        "  sleep 0.1; n=$((n+1))\n"
+        "done\n"
+        f"kill -s {GONE_SIGNAL} $$\n"
     )
-    finder = (
-        f"c=$(docker ps -q {filters} | head -n 1); "
-        '[ -n "$c" ] || { echo "devster: no running container with the labels" >&2; exit 125; }; '
-        f'exec docker exec {" ".join(opts)} "$c" "$@"'
-    )
-    return ["sh", "-c", finder, "devster", *argv]
+    return ["sh", "-c", guard, "devster", *argv]
+
+
+MISSING_SIGNAL = "USR1"
+"""The remote exec guard ends itself with this signal when no container runs to exec into."""
+
+GONE_SIGNAL = "USR2"
+"""The remote exec guard ends itself with this signal when the container it exec'd into was
+removed, stopped or replaced: the exec ended because of that, not on its own.  Only the guard
+can end by a signal (``docker exec`` reports the task's signals as exit codes), so neither
+signal is ever mistaken for the task's own exit."""
+
+GUARD_REASONS: dict[str, ExitStatus] = {
+    MISSING_SIGNAL: ExitStatus(255, None, reason="container missing"),
+    GONE_SIGNAL: ExitStatus(None, int(_signal.SIGKILL), reason="container removed"),
+}
+"""Exit signals of the remote exec guard and the exit status each one stands for."""
 
 
 def _wrapper_for(layers: Sequence[Layer]) -> Callable[[list[str]], list[str]]:
@@ -116,7 +148,15 @@ def build_executor(
         _check_inner(rest)
         if pool is None:
             raise ValueError("an ssh layer needs a connection pool")
-        return SshExecutor(hops, pool, project=project, inner=_wrapper_for(rest), notice=notice)
+        guarded = bool(rest) and rest[0].docker is not None and rest[0].docker.image is None
+        return SshExecutor(
+            hops,
+            pool,
+            project=project,
+            inner=_wrapper_for(rest),
+            notice=notice,
+            signal_reasons=GUARD_REASONS if guarded else None,
+        )
     from devster_tui.executors.docker import DockerExecutor
 
     assert first.docker is not None
@@ -131,13 +171,25 @@ def _check_inner(layers: Sequence[Layer]) -> None:
             raise ValueError("a docker build layer must be the outermost layer")
 
 
-RESUMABLE = frozenset({"disconnected", "container removed", "container stopped"})
+RESUMABLE = frozenset(
+    {"disconnected", "container removed", "container stopped", "container missing"}
+)
 """Exit reasons after which a resuming process starts again instead of ending."""
+
+STEADY = 5.0
+"""Seconds an instance must have run for the reconnect backoff to start again from the
+first pause (a container that is still missing is retried ever more slowly)."""
 
 
 class ResumingExecutor:
-    """Starts again a process whose link dropped (``ExitStatus.reason == 'disconnected'``),
-    with backoff, filtering the lines the new instance repeats."""
+    """Starts again a process whose link dropped (``ExitStatus.reason == 'disconnected'``)
+    or whose container went away, with backoff, filtering the lines the new instance repeats.
+
+    The filter also spans runs: when a task's previous run ended on its own (not stopped
+    or restarted on request) and its restart policy starts it again, the lines the new run
+    repeats (``tail -F`` prints its last lines again) are dropped too.  A run after a stop or
+    a requested restart starts with a clean filter.
+    """
 
     def __init__(
         self,
@@ -159,25 +211,53 @@ class ResumingExecutor:
         self._notice = notice
         self._initial = initial
         self._maximum = maximum
+        self._carried: dict[str, ResumeFilter] = {}
 
     async def spawn(self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink) -> Process:
         """Start ``spec``; the returned process survives dropped links."""
-        proc = ResumingProcess(self, spec, on_output, on_eof)
+        carried = self._carried.pop(spec.task, None)
+        if carried is not None:
+            carried.sink = on_output
+            carried.resume()
+        proc = ResumingProcess(self, spec, on_output, on_eof, carried)
         await proc.first()
         return proc
+
+    def _ended(self, proc: ResumingProcess, requested: bool) -> None:
+        """A process ended: keep its filter for the task's next run unless it was asked to."""
+        task = proc._spec.task
+        if ":" in task:  # health probes and stop commands (``task:health``) start clean
+            return
+        if requested:
+            self._carried.pop(task, None)
+        else:
+            self._carried[task] = proc._filter
 
 
 class ResumingProcess:
     """One task across any number of reconnects (a ``Process``)."""
 
     def __init__(
-        self, owner: ResumingExecutor, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink
+        self,
+        owner: ResumingExecutor,
+        spec: ProcessSpec,
+        on_output: OutputSink,
+        on_eof: EofSink,
+        carried: ResumeFilter | None = None,
     ) -> None:
-        """Prepare; :meth:`first` starts the first instance."""
+        """Prepare; :meth:`first` starts the first instance.
+
+        Args:
+            owner: The executor.
+            spec: What runs.
+            on_output: Output chunks (filtered).
+            on_eof: End of each stream (once, at the very end).
+            carried: The filter of the task's previous run, already resumed.
+        """
         self._owner = owner
         self._spec = spec
         self._on_eof = on_eof
-        self._filter = ResumeFilter(on_output)
+        self._filter = carried if carried is not None else ResumeFilter(on_output)
         self._current: Process | None = None
         self._stopping = False
         self._done: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
@@ -193,8 +273,11 @@ class ResumingProcess:
         self._loop_task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        delay = self._owner._initial
-        notice = self._owner._notice
+        owner = self._owner
+        delay = owner._initial
+        notice = owner._notice
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             while True:
                 current = self._current
@@ -203,12 +286,13 @@ class ResumingProcess:
                 if self._stopping or status.reason not in RESUMABLE:
                     self._finish(status)
                     return
+                if loop.time() - started >= STEADY:
+                    delay = owner._initial
                 if notice is not None:
-                    notice(
-                        self._spec.task, "disconnected", f"link lost; reconnecting in {delay:g}s"
-                    )
+                    what = "link lost" if status.reason == "disconnected" else status.reason
+                    notice(self._spec.task, "disconnected", f"{what}; reconnecting in {delay:g}s")
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._owner._maximum)
+                delay = min(delay * 2, owner._maximum)
                 if self._stopping:
                     self._finish(ExitStatus(None, int(_signal.SIGTERM), reason="stopped"))
                     return
@@ -224,7 +308,7 @@ class ResumingProcess:
                 if self._paused:
                     self._current.pause_output()
                 self.reconnects += 1
-                delay = self._owner._initial
+                started = loop.time()
                 if notice is not None:
                     notice(self._spec.task, "connected", "link restored")
         except asyncio.CancelledError:
@@ -235,6 +319,7 @@ class ResumingProcess:
         self._on_eof("stdout")
         self._on_eof("stderr")
         if not self._done.done():
+            self._owner._ended(self, self._stopping)
             self._done.set_result(status)
 
     @property

@@ -15,12 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from devster_tui.config.schema import SshLayer
-from devster_tui.executors.base import EofSink, OutputSink, ProcessSpec, SpawnError, Stream
+from devster_tui.executors.base import (
+    EofSink,
+    ExitStatus,
+    OutputSink,
+    ProcessSpec,
+    SpawnError,
+    Stream,
+)
 from devster_tui.executors.chain import (
     FramedProcess,
     NoticeSink,
@@ -325,6 +332,7 @@ def _session_class() -> Any:
             self.signal: str | None = None
             self.pending: list[tuple[Any, bytes]] = []
             self.chan: Any = None
+            self.reasons: Mapping[str, ExitStatus] = {}
             self.resumed = asyncio.Event()
             self.resumed.set()
 
@@ -354,6 +362,8 @@ def _session_class() -> Any:
                 return
             if self.code is None and self.signal is None:
                 proc.set_lost("disconnected")
+            elif self.signal is not None and self.signal.removeprefix("SIG") in self.reasons:
+                proc.set_exit(self.reasons[self.signal.removeprefix("SIG")])
             else:
                 proc.set_exit(decode_exit(self.code, self.signal))
 
@@ -399,6 +409,7 @@ class SshExecutor:
         inner: Callable[[list[str]], list[str]] = lambda argv: argv,
         cwd: str = "",
         notice: NoticeSink | None = None,
+        signal_reasons: Mapping[str, ExitStatus] | None = None,
     ) -> None:
         """Create the executor.
 
@@ -409,6 +420,8 @@ class SshExecutor:
             inner: Wraps the remote argv for layers after the ssh hops.
             cwd: Working directory on the far side (empty: the default).
             notice: Told about waiting states.
+            signal_reasons: Exit signals of the remote command (``USR2``...) that stand for
+                another exit status (``container removed``): set by the remote exec guard.
         """
         self.hops = list(hops)
         """The hop chain."""
@@ -417,6 +430,7 @@ class SshExecutor:
         self._inner = inner
         self._cwd = cwd
         self._notice = notice
+        self._signal_reasons = dict(signal_reasons or {})
 
     def command(self, spec: ProcessSpec) -> str:
         """The remote command line for ``spec`` (each argv element quoted on its own)."""
@@ -462,6 +476,7 @@ class SshExecutor:
             entry.lost = entry.lost or isinstance(exc, OSError | asyncssh.ConnectionLost)
             raise _Waiting(f"ssh {self.hops[-1].host}: {exc}") from None
         proc = FramedProcess(spec, _SshChannel(chan, session), on_output, on_eof, handshake=True)
+        session.reasons = self._signal_reasons
         session.proc = proc
         for stream, data in session.pending:
             proc.feed(stream, data)
