@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import textwrap
@@ -32,6 +33,7 @@ from devster_tui.executors.docker import DockerExecutor
 from devster_tui.executors.layered import ResumingExecutor, build_executor
 from devster_tui.executors.local import LocalExecutor
 from devster_tui.executors.ssh import SshExecutor, SshPool
+from devster_tui.state.commands import Command
 from devster_tui.state.model import Status
 from tests.helpers.components import IMAGE, require_docker, require_sshd
 from tests.helpers.sshd import Sshd, keygen, start_sshd
@@ -397,3 +399,127 @@ def test_exec_behind_ssh_into_a_missing_container_waits_and_starts_when_it_runs(
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
     assert b"is not running" in sink.data["stderr"]
+
+
+# -- 5. a docker build task is the image build job ------------------------------------------
+
+
+def build_context(root: Path, version: str) -> Path:
+    """A FROM scratch context with busybox (no registry is needed) and a version file."""
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    context = root / "image"
+    context.mkdir(exist_ok=True)
+    shutil.copy(busybox, context / "busybox")
+    (context / "version.txt").write_text(version + "\n")
+    (context / "Dockerfile").write_text(
+        textwrap.dedent(
+            """\
+            FROM scratch
+            COPY busybox /bin/busybox
+            RUN ["/bin/busybox", "--install", "-s", "/bin"]
+            ENV PATH=/bin
+            COPY version.txt /version.txt
+            """
+        )
+    )
+    return context
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_build_task_without_cmd_builds_the_image_and_a_rebuild_restarts_dependents(
+    tmp_path: Path,
+) -> None:
+    """A task whose environment is a docker build layer and that has no cmd is the build job:
+    its log is the build's output, success is the job's result, the image runs its dependent,
+    and building again restarts the dependent with the new image."""
+    require_docker()
+    if not (shutil.which("busybox") or os.path.exists("/bin/busybox")):
+        pytest.skip("busybox-static is not installed")
+    tag = f"devster-fu-build:{uuid.uuid4().hex[:10]}"
+    build_context(tmp_path, "v1")
+    file = tmp_path / "devster.yaml"
+    file.write_text(
+        textwrap.dedent(
+            f"""
+            version: 1
+            environments:
+              builder: {{layers: [{{docker: {{build: {{context: image, tag: "{tag}"}}}}}}]}}
+              app-image: {{layers: [{{docker: {{image: "{tag}"}}}}]}}
+            tasks:
+              image: {{kind: job, environment: builder}}
+              app:
+                cmd: [sh, -c, "cat /version.txt; exec sleep 300"]
+                environment: app-image
+                depends_on: {{image: {{condition: succeeded, on_restart: restart}}}}
+            """
+        )
+    )
+
+    async def main() -> tuple[list[str], list[str], int, Status]:
+        engine = Engine(load_project(file), state_dir=tmp_path / "state")
+
+        def app_output() -> list[str]:
+            return [line.text for line in engine.output.tail("app", "stdout", 20)]
+
+        await engine.start()
+        try:
+            await until(lambda: "v1" in app_output(), 90)
+            state = engine.store.state
+            assert state.tasks["image"].status is Status.SUCCEEDED
+            build_log = [line.text for line in engine.output.tail("image", "stdout", 200)]
+            (tmp_path / "image" / "version.txt").write_text("v2\n")
+            result = await engine.execute(Command(action="restart", tasks=("image",)))
+            assert result.ok, result.message
+            await until(lambda: "v2" in app_output(), 90)
+            state = engine.store.state
+            return build_log, app_output(), state.tasks["app"].run, state.tasks["image"].status
+        finally:
+            await engine.shutdown()
+
+    try:
+        build_log, app_lines, app_runs, image_status = asyncio.run(main())
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)
+    assert any("COPY version.txt" in line for line in build_log), build_log
+    assert any(line.startswith("Successfully built") for line in build_log), build_log
+    assert image_status is Status.SUCCEEDED
+    assert app_runs == 2 and [x for x in app_lines if x in ("v1", "v2")] == ["v1", "v2"]
+
+
+@pytest.mark.docker
+def test_failing_build_task_exits_1_with_the_build_error_in_its_log(tmp_path: Path) -> None:
+    require_docker()
+    tag = f"devster-fu-build:{uuid.uuid4().hex[:10]}"
+    context = tmp_path / "image"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY missing-file /x\n")
+    file = tmp_path / "devster.yaml"
+    file.write_text(
+        textwrap.dedent(
+            f"""
+            version: 1
+            environments:
+              builder: {{layers: [{{docker: {{build: {{context: image, tag: "{tag}"}}}}}}]}}
+            tasks:
+              image: {{kind: job, environment: builder}}
+            """
+        )
+    )
+
+    async def main() -> tuple[Status, list[str], int]:
+        engine = Engine(load_project(file), state_dir=tmp_path / "state")
+        await engine.start()
+        await asyncio.wait_for(engine.wait_finished(), 120)
+        await engine.shutdown()
+        task = engine.store.state.tasks["image"]
+        code = task.last_exit.code if task.last_exit is not None else None
+        return (
+            task.status,
+            [line.text for line in engine.output.tail("image", "stderr", 20)],
+            -1 if code is None else code,
+        )
+
+    status, errors, code = asyncio.run(main())
+    assert status is Status.EXITED and code == 1  # a failed job
+    assert any("missing-file" in line for line in errors), errors

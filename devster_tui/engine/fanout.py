@@ -189,7 +189,9 @@ def build_router(
         )
         ssh_layers = [layer.ssh for layer in layers if layer.ssh is not None]
         first = next(layer for layer in layers if layer.local is None)
-        docker_exec = first.docker is not None and first.docker.image is None
+        docker_exec = (
+            first.docker is not None and first.docker.image is None and first.docker.build is None
+        )
         if task.kind == "service" and (
             (ssh_layers and all(s.reconnect for s in ssh_layers)) or docker_exec
         ):
