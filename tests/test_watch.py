@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -362,3 +363,25 @@ def test_path_globs_with_a_slash_match_from_the_root_and_double_star_spans_dirs(
     assert f.counts("src/c.ts")
     assert not f.counts("lib/c.ts")
     assert not f.counts("src/vendor/x.ts")
+
+
+def test_a_burst_stays_open_while_git_holds_its_index_lock(tmp_path: Path) -> None:
+    """Pins: a checkout stalled by load (longer than any quiet window) firing twice."""
+    d = src(tmp_path)
+    (tmp_path / ".git").mkdir()
+    lock = tmp_path / ".git" / "index.lock"
+    lock.write_text("")
+
+    async def body(rec: Recorder) -> None:
+        (d / "a.py").write_text("x = 2\n")
+        # Ten debounce windows pass without a firing while the lock exists...
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await rec.next_burst(0)
+        assert rec.bursts == []
+        lock.unlink()
+        # ...and the burst fires once git lets go.
+        burst = await rec.next_burst(0)
+        assert burst.paths == ("src/a.py",)
+
+    watching(tmp_path, body)

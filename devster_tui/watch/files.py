@@ -42,6 +42,9 @@ BIG_BURST_EXTRA: Final = 1.0
 """Most extra quiet time (0.2 ms per change so far) a big burst waits for: a checkout that
 stalls under load (2 busy cores) must not split into two runs; single saves keep the debounce."""
 
+GIT_WAIT_MAX: Final = 30.0
+"""Longest a burst is held open while a git index lock (``.git/index.lock``) exists."""
+
 MAX_BURST_PATHS: Final = 20
 """Changed paths kept per burst for display (the count is always exact)."""
 
@@ -137,6 +140,7 @@ class FileWatcher:
         self._debounce = spec.debounce
         self._step_ms = step_ms if step_ms is not None else max(5, min(50, debounce_ms // 4))
         self._poll = spec.poll
+        self._git_locks = _git_index_locks([self.root, *self._paths])
         self._stats: dict[str, tuple[int, int, int]] = {}
         self._links: dict[str, str] = {}
         self.ready = asyncio.Event()
@@ -218,6 +222,7 @@ class FileWatcher:
         pending: dict[str, None] = {}
         count = 0
         deadline: float | None = None
+        burst_start = 0.0
         while True:
             plan = self._make_plan()
             try:
@@ -231,8 +236,20 @@ class FileWatcher:
                 while True:
                     timeout = None if deadline is None else max(0.0, deadline - loop.time())
                     try:
-                        item = await asyncio.wait_for(queue.get(), timeout)
+                        # Batches already queued come first: when processing lags behind
+                        # (a loaded machine), a passed deadline must not end a burst whose
+                        # next changes are waiting in the queue.
+                        if not queue.empty():
+                            item = queue.get_nowait()
+                        else:
+                            item = await asyncio.wait_for(queue.get(), timeout)
                     except TimeoutError:
+                        if count and loop.time() - burst_start < GIT_WAIT_MAX and self._git_busy():
+                            # git is still writing the work tree (checkout, rebase, reset):
+                            # its pauses under load can outlast any quiet window, but the
+                            # index lock says the burst is not over.
+                            deadline = loop.time() + self._debounce
+                            continue
                         deadline = None
                         if pending or count:
                             burst = Burst(count, tuple(pending))
@@ -246,6 +263,8 @@ class FileWatcher:
                         self._limit_reached(plan.recursive + plan.flat, item)
                         break
                     counted, replan = self._judge(item, plan)
+                    if counted and not count:
+                        burst_start = loop.time()
                     for rel in counted:
                         count += 1
                         if len(pending) < MAX_BURST_PATHS:
@@ -263,6 +282,10 @@ class FileWatcher:
             finally:
                 self.ready.clear()
                 await _close(threads)
+
+    def _git_busy(self) -> bool:
+        """Whether git holds an index lock (one stat per lock file: microseconds)."""
+        return any(os.path.exists(lock) for lock in self._git_locks)
 
     async def _open(
         self,
@@ -461,6 +484,23 @@ async def _close(threads: list[_WatchThread]) -> None:
         if thread.thread is not None:
             await asyncio.to_thread(thread.thread.join, 5.0)
         thread.close()
+
+
+def _git_index_locks(paths: list[str]) -> list[str]:
+    """The ``index.lock`` files of the git work trees containing ``paths`` (usually one)."""
+    locks: dict[str, None] = {}
+    for path in paths:
+        probe = path
+        while True:
+            git = os.path.join(probe, ".git")
+            if os.path.isdir(git):
+                locks[os.path.join(git, "index.lock")] = None
+                break
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+    return list(locks)
 
 
 def iter_paths(spec: FilesObserver, root: Path) -> Iterator[Path]:
