@@ -34,7 +34,8 @@ from devster_tui.executors.layered import ResumingExecutor, build_executor
 from devster_tui.executors.local import LocalExecutor
 from devster_tui.executors.ssh import SshExecutor, SshPool
 from devster_tui.state.commands import Command
-from devster_tui.state.model import Status
+from devster_tui.state.model import Status, TaskState
+from devster_tui.state.output import OutputStore
 from tests.helpers.components import IMAGE, require_docker, require_sshd
 from tests.helpers.sshd import Sshd, keygen, start_sshd
 
@@ -523,3 +524,84 @@ def test_failing_build_task_exits_1_with_the_build_error_in_its_log(tmp_path: Pa
     status, errors, code = asyncio.run(main())
     assert status is Status.EXITED and code == 1  # a failed job
     assert any("missing-file" in line for line in errors), errors
+
+
+# -- 2. the cockpit groups fan-out instances under their task --------------------------------
+
+
+def _fanout_scene() -> Any:
+    from tests.test_tui_scenes import Scene, _Recorder
+
+    r = _Recorder("fleet")
+    r.define("db")
+    r.define("access@web-1", host="web-1", depends_on={"db": "started"})
+    r.define("access@web-2", host="web-2", depends_on={"db": "started"})
+    r.define("report", depends_on={"access@web-1": "started", "access@web-2": "started"})
+    for pid, name in enumerate(["db", "access@web-1", "access@web-2"], start=100):
+        r.run(name, pid)
+    r.exit("access@web-2", 1, 1)
+    output = OutputStore(None)
+    for name, host in (("access@web-1", "web-1"), ("access@web-2", "web-2")):
+        output.append(name, "stdout", f"GET /a from {host}\nGET /b from {host}\n".encode(), 1)
+    output.append("access@web-2", "stderr", b"tail: lost\n", 1)
+    return Scene(r.store, output, r.clock.monotonic() + 5)
+
+
+def test_fanout_instances_are_grouped_under_their_task_with_host_prefixed_output() -> None:
+    from devster_tui.tui.app import CockpitApp
+    from tests.test_tui_scenes import RecordingController
+
+    scene = _fanout_scene()
+    controller = RecordingController()
+    app = CockpitApp(scene.store, scene.output, controller, clock=scene.clock, theme_dirs=[])
+
+    async def pane_text() -> list[str]:
+        log = app.log_pane
+        lines = app.log_output.read(log.task_name or "", log.view, 0, 100)
+        return [line.data.decode() for line in lines]
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _until(pilot, lambda: app.tasks.names != [])
+            assert app.tasks.names == ["db", "access", "access@web-1", "access@web-2", "report"]
+            width = app.tasks.size.width
+            group_row = app.tasks.row_text(
+                app.tasks.row_state("access") or TaskState(name="?"), "├─", width
+            ).plain
+            assert "access ×2" in group_row and "exited" in group_row  # not running wins
+            instance = scene.store.state.tasks["access@web-1"]
+            assert "@web-1" in app.tasks.row_text(instance, "│ ├─", width).plain
+            app.tasks.select("access")
+            await _until(pilot, lambda: app.log_pane.task_name == "access")
+            merged = await pane_text()
+            assert [line for line in merged if "GET" in line or "lost" in line] == [
+                "web-1 | GET /a from web-1",
+                "web-1 | GET /b from web-1",
+                "web-2 | GET /a from web-2",
+                "web-2 | GET /b from web-2",
+                "web-2 | tail: lost",
+            ]
+            assert "exited" in str(app.log_pane.border_title)
+            scene.output.append("access@web-1", "stdout", b"GET /c from web-1\n", 1)
+            await _until(pilot, lambda: app.log_pane.line_count == len(merged) + 1)
+            assert (await pane_text())[-1] == "web-1 | GET /c from web-1"
+            await pilot.press("r")  # actions need one instance: nothing is sent for a group
+            await pilot.pause()
+            assert controller.commands == []
+            app.tasks.select("access@web-2")
+            await _until(pilot, lambda: app.log_pane.task_name == "access@web-2")
+            await pilot.press("r")
+            await _until(pilot, lambda: len(controller.commands) == 1)
+            assert controller.commands[0].tasks == ("access@web-2",)
+            app.action_toggle_tree()
+            await pilot.pause()
+            assert app.tasks.names == ["db", "access", "access@web-1", "access@web-2", "report"]
+
+    asyncio.run(main())
+
+
+async def _until(pilot: Any, cond: Callable[[], object], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        await pilot.pause(0.01)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -18,6 +20,7 @@ from textual.strip import Strip
 from devster_tui.state.model import LIVE_STATUSES, EngineState, Status, TaskState
 from devster_tui.state.selectors import format_duration
 from devster_tui.tui.bridge import Clock, tree_order
+from devster_tui.tui.groups import Groups, group_state, host_groups
 from devster_tui.tui.themes import STATUS_GLYPHS, resolve_color, status_styles
 
 
@@ -186,6 +189,8 @@ class TaskList(ScrollView, can_focus=True):
         self._cursor_style = Style()
         self._muted = Style()
         self._pinned: frozenset[str] = frozenset()
+        self._groups: dict[str, list[tuple[str, str]]] = {}
+        self._group_of: dict[str, str] = {}
 
     # ------------------------------------------------------------------ data
 
@@ -200,6 +205,11 @@ class TaskList(ScrollView, can_focus=True):
     def names(self) -> list[str]:
         """Task names in display order."""
         return [name for name, _ in self._rows]
+
+    @property
+    def groups(self) -> Groups:
+        """Fan-out groups shown as rows: task -> ``(instance, host)`` in definition order."""
+        return self._groups
 
     def set_pinned(self, pinned: frozenset[str]) -> None:
         """Mark the tasks pinned to the multi-pane view."""
@@ -220,17 +230,29 @@ class TaskList(ScrollView, can_focus=True):
             self.refresh()
             return
         for name in changed:
-            row = self._index.get(name)
-            if row is not None:
-                self.refresh_line(row)
+            for key in (name, self._group_of.get(name)):
+                row = self._index.get(key) if key is not None else None
+                if row is not None:
+                    self.refresh_line(row)
 
     def _rebuild(self) -> None:
         selected = self.selected
         tasks = self._state.tasks
+        self._groups = host_groups(tasks)
+        self._group_of = {i: g for g, members in self._groups.items() for i, _ in members}
         if self.tree_mode:
-            self._rows = [(name, prefix) for name, _, prefix in tree_order(tasks)]
+            self._rows = [(name, prefix) for name, _, prefix in tree_order(self._grouped(tasks))]
         else:
-            self._rows = [(name, "") for name in tasks]
+            self._rows = []
+            for name in tasks:
+                group = self._group_of.get(name)
+                if group is None:
+                    self._rows.append((name, ""))
+                elif self._groups[group][0][0] == name:
+                    members = self._groups[group]
+                    self._rows.append((group, ""))
+                    for i, (instance, _) in enumerate(members):
+                        self._rows.append((instance, "└─" if i == len(members) - 1 else "├─"))
         self._index = {name: i for i, (name, _) in enumerate(self._rows)}
         longest = max((len(p) + len(n) for n, p in self._rows), default=0)
         self._name_width = longest
@@ -238,6 +260,29 @@ class TaskList(ScrollView, can_focus=True):
         if selected in self._index:
             self._cursor = self._index[selected]
         self._cursor = max(0, min(self._cursor, len(self._rows) - 1))
+
+    def _grouped(self, tasks: Mapping[str, TaskState]) -> dict[str, TaskState]:
+        """``tasks`` as the tree sees them: each group one node where its first instance
+        was, its instances right below it, dependencies on an instance moved to its group."""
+        group_of = self._group_of
+        if not group_of:
+            return dict(tasks)
+
+        def deps(task: TaskState) -> MappingProxyType[str, str]:
+            return MappingProxyType({group_of.get(d, d): c for d, c in task.depends_on.items()})
+
+        out: dict[str, TaskState] = {}
+        for name, task in tasks.items():
+            group = group_of.get(name)
+            if group is None:
+                out[name] = replace(task, depends_on=deps(task))
+            elif group not in out:
+                out[group] = TaskState(name=group, depends_on=deps(task))
+                for instance, _ in self._groups[group]:
+                    out[instance] = TaskState(
+                        name=instance, depends_on=MappingProxyType({group: "started"})
+                    )
+        return out
 
     def toggle_tree(self) -> None:
         """Switch between tree and flat order."""
@@ -292,7 +337,7 @@ class TaskList(ScrollView, can_focus=True):
         if index >= len(self._rows):
             return Strip.blank(width, base)
         name, prefix = self._rows[index]
-        task = self._state.tasks.get(name)
+        task = self.row_state(name)
         if task is None:
             return Strip.blank(width, base)
         text = self.row_text(task, prefix, width)
@@ -300,6 +345,14 @@ class TaskList(ScrollView, can_focus=True):
             text.stylize(self._focus_cursor_style if self.has_focus else self._cursor_style)
         strip = Strip(list(text.render(self.app.console)), text.cell_len)
         return strip.apply_style(base).crop_extend(0, width, base)
+
+    def row_state(self, name: str) -> TaskState | None:
+        """The state a row shows: the task's, or its group's summary."""
+        members = self._groups.get(name)
+        if members is None:
+            return self._state.tasks.get(name)
+        tasks = self._state.tasks
+        return group_state(name, [tasks[i] for i, _ in members if i in tasks])
 
     def row_text(self, task: TaskState, prefix: str, width: int) -> Text:
         """The row of ``task`` as styled text of ``width`` cells."""
@@ -315,8 +368,13 @@ class TaskList(ScrollView, can_focus=True):
                 text.append(STATUS_GLYPHS.get(task.status, "?"), status_style)
             elif key == "name":
                 pin = "*" if task.name in self._pinned else ""
+                label = task.name
+                if task.host and task.name in self._group_of:
+                    label = f"@{task.host}"  # under its group's row
+                elif task.name in self._groups:
+                    label = f"{task.name} ×{len(self._groups[task.name])}"
                 text.append(_fit(prefix, len(prefix)), self._muted)
-                text.append(_fit(task.name + pin, column.width - len(prefix)), Style(bold=True))
+                text.append(_fit(label + pin, column.width - len(prefix)), Style(bold=True))
             elif key == "status":
                 text.append(_fit(task.status.value, column.width), status_style)
             elif key == "flags":
