@@ -28,6 +28,7 @@ from textual.widgets import Input, Static
 from devster_tui.state.commands import OBSERVE_GUARDED, Command, CommandResult, Controller
 from devster_tui.state.model import EngineState, TaskState
 from devster_tui.tui.bridge import PUMP_HZ, Bridge, Clock, OutputView, StoreView
+from devster_tui.tui.groups import GroupedOutput
 from devster_tui.tui.keymap import KEYMAP, bindings
 from devster_tui.tui.lagprobe import probe_from_env
 from devster_tui.tui.themes import (
@@ -123,7 +124,9 @@ class CockpitApp(App[int]):
         """Column titles."""
         self.tasks = TaskList(self.clock, id="tasks")
         """The task table."""
-        self.log_pane = LogView(self.output, id="log")
+        self.log_output = GroupedOutput(output, lambda: self.tasks.groups)
+        """What the log panes read: the output store, plus fan-out groups merged by host."""
+        self.log_pane = LogView(self.log_output, id="log")
         """The main log pane."""
         self.search_bar = Input(placeholder="regex: Enter searches, Esc closes", id="search")
         """The main screen's search bar."""
@@ -188,7 +191,7 @@ class CockpitApp(App[int]):
                 self._update_header()
             if had is None and tasks.selected is not None:
                 self._show_selected()
-            elif tasks.selected in change.changed:
+            elif tasks.selected in change.changed or tasks.selected in tasks.groups:
                 self._update_log_status()
             for notice in change.notices:
                 self.notices_shown += 1
@@ -259,6 +262,8 @@ class CockpitApp(App[int]):
 
     def _update_log_status(self) -> None:
         task = self.selected_task
+        if task is None and self.tasks.selected is not None:
+            task = self.tasks.row_state(self.tasks.selected)  # a fan-out group's summary
         if task is None:
             return
         text = task.status.value
@@ -432,7 +437,7 @@ class CockpitApp(App[int]):
         if len(names) < 2:
             self.notify("pin two or more tasks with space first", severity="warning", markup=False)
             return
-        self.push_screen(MultiPaneScreen(names, self.output))
+        self.push_screen(MultiPaneScreen(names, self.log_output))
 
     def action_toggle_tree(self) -> None:
         """Switch the task list between tree and flat order."""
