@@ -550,3 +550,16 @@ def test_broken_theme_file_is_reported_and_skipped(tmp_path: Path) -> None:
         assert app.theme_variables["status-failed"].lower() == "#00ffff"
 
     run(test, app)
+
+
+def test_a_pump_tick_during_shutdown_does_not_crash_the_app() -> None:
+    """Pins: the 25 Hz pump firing after the last screen was popped (ScreenStackError)."""
+    app, _ = make_app(load_scene("main"))
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE):
+            pass
+        assert not app.screen_stack
+        app._pump()  # what a late timer tick does
+
+    asyncio.run(main())

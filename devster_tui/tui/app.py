@@ -180,6 +180,10 @@ class CockpitApp(App[int]):
 
     def _pump(self) -> None:
         """One tick of the bridge: state by identity, then the visible log panes."""
+        if not self.screen_stack:
+            # The timer can fire once more while the app is shutting down, after the last
+            # screen is gone; there is nothing left to update.
+            return
         change = self.bridge.poll()
         if change is not None:
             tasks = self.tasks
