@@ -87,7 +87,15 @@ def test_restart_key_restarts_the_real_process_and_the_pane_shows_both_runs(
         assert engine.store.state.tasks["svc"].pid != first_pid
         app = pilot.app
         assert isinstance(app, CockpitApp)
-        await until(pilot, lambda: sum("hello from" in t for t in app.log_pane.visible_text()) == 2)
+        try:
+            await until(
+                pilot, lambda: sum("hello from" in t for t in app.log_pane.visible_text()) == 2
+            )
+        except AssertionError:
+            lines = engine.output.read("svc", "both", 0, 50)
+            raise AssertionError(
+                f"pane shows {app.log_pane.visible_text()!r}; store has {lines!r}"
+            ) from None
         assert app.log_pane.jump_last_restart() is not None
 
     drive(tmp_path, test)
