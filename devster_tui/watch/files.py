@@ -42,6 +42,9 @@ BIG_BURST_EXTRA: Final = 1.0
 """Most extra quiet time (0.2 ms per change so far) a big burst waits for: a checkout that
 stalls under load (2 busy cores) must not split into two runs; single saves keep the debounce."""
 
+BATCH_MS: Final = 100
+"""Longest the Rust watcher groups changes before handing them to the loop."""
+
 GIT_WAIT_MAX: Final = 30.0
 """Longest a burst is held open while a git index lock (``.git/index.lock``) exists."""
 
@@ -223,6 +226,7 @@ class FileWatcher:
         count = 0
         deadline: float | None = None
         burst_start = 0.0
+        held_by_git = False
         while True:
             plan = self._make_plan()
             try:
@@ -248,7 +252,14 @@ class FileWatcher:
                             # git is still writing the work tree (checkout, rebase, reset):
                             # its pauses under load can outlast any quiet window, but the
                             # index lock says the burst is not over.
+                            held_by_git = True
                             deadline = loop.time() + self._debounce
+                            continue
+                        if held_by_git:
+                            # git just let go; its last changes may still be on their way
+                            # from the watcher thread: one more full quiet window.
+                            held_by_git = False
+                            deadline = loop.time() + self._quiet(count)
                             continue
                         deadline = None
                         if pending or count:
@@ -263,7 +274,7 @@ class FileWatcher:
                         self._limit_reached(plan.recursive + plan.flat, item)
                         break
                     counted, replan = self._judge(item, plan)
-                    if counted and not count:
+                    if (counted or replan) and not count:
                         burst_start = loop.time()
                     for rel in counted:
                         count += 1
@@ -272,8 +283,7 @@ class FileWatcher:
                     if counted or replan:
                         # A big burst (a checkout) waits a little longer for quiet, so a
                         # pause under load does not split it; single saves keep the debounce.
-                        quiet = self._debounce + min(BIG_BURST_EXTRA, count * 2e-4)
-                        deadline = loop.time() + max(0.0, quiet - self._step_ms / 1000)
+                        deadline = loop.time() + max(0.0, self._quiet(count) - self._step_ms / 1000)
                     if replan:
                         if not counted:
                             count += 1
@@ -282,6 +292,10 @@ class FileWatcher:
             finally:
                 self.ready.clear()
                 await _close(threads)
+
+    def _quiet(self, count: int) -> float:
+        """Quiet time that ends a burst of ``count`` changes so far."""
+        return self._debounce + min(BIG_BURST_EXTRA, count * 2e-4)
 
     def _git_busy(self) -> bool:
         """Whether git holds an index lock (one stat per lock file: microseconds)."""
@@ -459,7 +473,10 @@ class _WatchThread:
         assert notify is not None
         while not self.stop.is_set():
             try:
-                raw = notify.watch(60_000, self.step_ms, 1000, self.stop)
+                # Hand over what was seen at least every BATCH_MS, also while changes keep
+                # coming: the quiet-time logic lives on the loop, and changes held in the
+                # Rust watcher during a long burst would look like quiet.
+                raw = notify.watch(BATCH_MS, self.step_ms, 1000, self.stop)
             except BaseException as exc:  # reported on the loop, never lost in a thread
                 self._post(exc)
                 return
