@@ -15,7 +15,7 @@ from devster_tui.config.loader import load_project
 from devster_tui.engine.supervisor import Engine
 from devster_tui.state.model import LIVE_STATUSES, Status
 from devster_tui.tui.app import CockpitApp
-from devster_tui.tui.screens.dialogs import ConfirmScreen
+from devster_tui.tui.screens.dialogs import ConfirmScreen, StdinScreen
 from devster_tui.tui.themes import builtin_theme_dir
 
 SLEEPER = "import os, time; print('hello from', os.getpid(), flush=True); time.sleep(120)"
@@ -42,9 +42,13 @@ async def until(pilot: Pilot[int], cond: Callable[[], object], within: float = 1
         await pilot.pause(0.02)
 
 
-def drive(tmp_path: Path, test: Callable[[Pilot[int], Engine], Awaitable[None]]) -> None:
+def drive(
+    tmp_path: Path,
+    test: Callable[[Pilot[int], Engine], Awaitable[None]],
+    project: str = PROJECT,
+) -> None:
     file = tmp_path / "devster.yaml"
-    file.write_text(textwrap.dedent(PROJECT), "utf-8")
+    file.write_text(textwrap.dedent(project), "utf-8")
     engine = Engine(load_project(file), state_dir=tmp_path / "state")
 
     async def main() -> None:
@@ -156,3 +160,84 @@ def test_autorestart_key_toggles_the_engine_setting(tmp_path: Path) -> None:
         await until(pilot, lambda: engine.store.state.tasks["svc"].autorestart)
 
     drive(tmp_path, test)
+
+
+ECHO = "import sys\\nfor line in sys.stdin: print('got', line.strip(), flush=True)"
+EDGES = f"""
+version: 1
+project: cockpit-edges
+observers:
+  go: {{manual: {{prompt: "Run the gated job?"}}}}
+  src: {{files: {{paths: [src]}}}}
+tasks:
+  gated:
+    kind: job
+    cmd: [{sys.executable}, -c, "print('gated ran')"]
+    triggers: [go]
+  built:
+    kind: job
+    cmd: [{sys.executable}, -c, "print('built')"]
+    triggers: [src]
+  echo:
+    cmd: [{sys.executable}, -c, "{ECHO}"]
+    stdin: console
+"""
+
+
+def test_approve_key_opens_a_real_gate_and_the_job_runs(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+
+    async def test(pilot: Pilot[int], engine: Engine) -> None:
+        await until(pilot, lambda: status(engine, "gated") is Status.GATED)
+        assert engine.store.state.tasks["gated"].gate_prompt == "Run the gated job?"
+        await select(pilot, "gated")
+        await pilot.press("a")
+        await until(pilot, lambda: status(engine, "gated") is Status.SUCCEEDED)
+        assert [line.data for line in engine.output.read("gated", "stdout", 0, 10)] == [
+            b"gated ran"
+        ]
+
+    drive(tmp_path, test, EDGES)
+
+
+def test_watch_key_toggles_real_file_watching(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+
+    async def test(pilot: Pilot[int], engine: Engine) -> None:
+        await until(pilot, lambda: status(engine, "built") is Status.SUCCEEDED)
+        await select(pilot, "built")
+        await pilot.press("W")
+        await until(pilot, lambda: not engine.store.state.tasks["built"].watching)
+        await pilot.press("W")
+        await until(pilot, lambda: engine.store.state.tasks["built"].watching)
+        runs = engine.store.state.tasks["built"].run
+        (tmp_path / "src" / "a.py").write_text("x = 1\n")
+        await until(
+            pilot,
+            lambda: (
+                engine.store.state.tasks["built"].run == runs + 1
+                and status(engine, "built") is Status.SUCCEEDED
+            ),
+        )
+
+    drive(tmp_path, test, EDGES)
+
+
+def test_typing_into_a_console_stdin_task_reaches_the_real_process(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+
+    async def test(pilot: Pilot[int], engine: Engine) -> None:
+        await until(pilot, lambda: status(engine, "echo") is Status.RUNNING)
+        await select(pilot, "echo")
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(pilot.app.screen, StdinScreen))
+        await pilot.press("h", "i", "enter")
+        await until(
+            pilot,
+            lambda: (
+                b"got hi" in [line.data for line in engine.output.read("echo", "stdout", 0, 10)]
+            ),
+        )
+        await pilot.press("escape")
+
+    drive(tmp_path, test, EDGES)
