@@ -87,3 +87,14 @@ def test_graph_rejects_an_unknown_format() -> None:
     result = _devster("graph", "-f", str(QUICKSTART), "--format", "svg")
     assert result.returncode == 2
     assert "invalid choice: 'svg'" in result.stderr
+
+
+def test_graph_names_the_broken_file_as_validate_does_not_by_its_absolute_path(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "devster.yaml").write_text("version: 1\ntasks:\n  a: {cmd: 'true', kind: jobb}\n")
+    graph = _devster("graph", cwd=tmp_path)
+    validate = _devster("validate", cwd=tmp_path)
+    assert graph.returncode == validate.returncode == 2
+    assert graph.stderr == validate.stderr
+    assert graph.stderr.startswith("devster.yaml:3:"), graph.stderr

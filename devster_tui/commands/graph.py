@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devster_tui.commands.options import add_config_options
@@ -297,21 +296,11 @@ RENDERERS = {
 
 def run(args: argparse.Namespace) -> int:
     """Load the project and print its graph; config errors go to stderr with exit code 2."""
-    from devster_tui.config.discover import DiscoveryError, find_config
-    from devster_tui.config.errors import ConfigErrors
+    from devster_tui.commands.options import load_from_args
     from devster_tui.config.graph import TaskGraph
-    from devster_tui.config.loader import load_project
 
-    try:
-        file = find_config(args.file)
-    except DiscoveryError as exc:
-        sys.stderr.write(f"devster: {exc}\n")
-        return _EXIT_CONFIG
-    try:
-        loaded = load_project(Path(file), profiles=tuple(args.profile))
-    except ConfigErrors as exc:
-        for error in exc.errors:
-            sys.stderr.write(f"{error}\n")
+    loaded = load_from_args(args)
+    if loaded is None:
         return _EXIT_CONFIG
     graph = TaskGraph.from_project(loaded.project)
     sys.stdout.write(RENDERERS[args.format](loaded.project, graph))

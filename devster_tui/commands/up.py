@@ -14,11 +14,9 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devster_tui.commands.options import add_config_options
-from devster_tui.commands.validate import display_name
+from devster_tui.commands.options import add_config_options, load_from_args
 
 if TYPE_CHECKING:
     from devster_tui.api.paths import EngineLock
@@ -54,20 +52,7 @@ def load(args: argparse.Namespace) -> LoadedProject | None:
     Returns:
         The loaded project, or None after printing why it could not be loaded.
     """
-    from devster_tui.config.discover import DiscoveryError, find_config
-    from devster_tui.config.errors import ConfigErrors
-    from devster_tui.config.loader import load_project
-
-    try:
-        file = find_config(args.file)
-    except DiscoveryError as exc:
-        sys.stderr.write(f"devster: {exc}\n")
-        return None
-    try:
-        return load_project(Path(display_name(file)), args.profile)
-    except ConfigErrors as exc:
-        sys.stderr.write("".join(f"{error}\n" for error in exc.errors))
-        return None
+    return load_from_args(args)
 
 
 def unknown_tasks(loaded: LoadedProject, names: Sequence[str]) -> list[str]:
