@@ -580,6 +580,30 @@ def test_ready_log_line_sets_log_ready_and_releases_dependents(tmp_path: Path) -
     run(session(engine, body))
 
 
+def test_ready_log_subscriber_stays_on_the_output_path_after_it_matched(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(
+        tmp_path,
+        """
+        tasks:
+          srv:
+            cmd: "echo listening; echo up; sleep 30"
+            ready_log: listening
+            health: {log: up}
+        """,
+    )
+
+    async def body() -> None:
+        await wait_state(engine, lambda s: "srv" in s.tasks and s.tasks["srv"].log_ready)
+        await wait_state(engine, status_is("srv", Status.HEALTHY))
+        # Both one-shot rules fired: no per-line callback is left on the hot path.
+        assert engine.output._tasks["srv"].subs == []
+        assert len(events(engine, T.TASK_LOG_READY, "srv")) == 1
+
+    run(session(engine, body))
+
+
 def test_job_exceeding_its_timeout_is_killed_and_failed(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, 'tasks: {job: {cmd: "sleep 30", kind: job, timeout: 300ms}}')
 

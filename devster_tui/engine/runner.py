@@ -618,13 +618,10 @@ class TaskRunner:
         line_rules: list[tuple[Callable[[bytes], bool], Callable[[bytes], None]]] = []
         if task.ready_log:
             matched = log_matcher(task.ready_log)
-            seen = [False]
 
             def ready(line: bytes) -> None:
-                if not seen[0]:
-                    seen[0] = True
-                    text = line[:200].decode("utf-8", "replace")
-                    store.dispatch(T.TASK_LOG_READY, self.name, line=text)
+                text = line[:200].decode("utf-8", "replace")
+                store.dispatch(T.TASK_LOG_READY, self.name, line=text)
 
             line_rules.append((matched, ready))
         for probe_name, check in (("health", task.health), ("liveness", task.liveness)):
@@ -632,34 +629,38 @@ class TaskRunner:
                 continue
             if check.log is not None:
                 matched = log_matcher(check.log)
-                done = [False]
 
-                def healthy(line: bytes, probe: str = probe_name, done: list[bool] = done) -> None:
-                    if not done[0]:
-                        done[0] = True
-                        text = line[:200].decode("utf-8", "replace")
-                        store.dispatch(
-                            T.TASK_HEALTH,
-                            self.name,
-                            healthy=True,
-                            probe=probe,
-                            detail=f"line matched: {text}",
-                            failures=0,
-                        )
+                def healthy(line: bytes, probe: str = probe_name) -> None:
+                    text = line[:200].decode("utf-8", "replace")
+                    store.dispatch(
+                        T.TASK_HEALTH,
+                        self.name,
+                        healthy=True,
+                        probe=probe,
+                        detail=f"line matched: {text}",
+                        failures=0,
+                    )
 
                 line_rules.append((matched, healthy))
                 continue
             self._aux.append(asyncio.create_task(self._monitor(probe_name, check, env, cwd, ports)))
         if line_rules:
+            # Each rule fires once; the subscription ends with the last one, so a task's
+            # output costs no per-line work for the rest of the run.
+            unsubscribe: list[Callable[[], None]] = []
 
             def on_line(_stream: str, line: bytes, line_run: int) -> None:
-                if line_run != run:
+                if line_run != run or not line_rules:
                     return
-                for matches, act in line_rules:
-                    if matches(line):
-                        act(line)
+                for rule in tuple(line_rules):
+                    if rule[0](line):
+                        line_rules.remove(rule)
+                        rule[1](line)
+                if not line_rules:
+                    unsubscribe[0]()
 
-            self._unsubscribe.append(ctx.output.subscribe_lines(self.name, on_line))
+            unsubscribe.append(ctx.output.subscribe_lines(self.name, on_line))
+            self._unsubscribe.append(unsubscribe[0])
         if task.kind == "job" and task.timeout is not None:
             self._aux.append(asyncio.create_task(self._job_timer(task.timeout)))
 
