@@ -93,6 +93,7 @@ class EventBus:
 
         warned = False
         while True:
+            nc: Any = None
             try:
                 nc = await nats.connect(
                     self.url,
@@ -115,8 +116,14 @@ class EventBus:
                 self._nc = nc
                 return js
             except asyncio.CancelledError:
+                self._nc = nc  # aclose drains a connection that was made
                 raise
             except Exception as exc:
+                if nc is not None:
+                    # The stream could not be set up: a connection left open would
+                    # reconnect forever, one more per retry.
+                    with contextlib.suppress(Exception):
+                        await nc.close()
                 if not warned:
                     warned = True
                     self._store.dispatch(
