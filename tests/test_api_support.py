@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -18,7 +17,8 @@ from devster_tui.api.paths import EngineLock, acquire
 from devster_tui.api.server import ApiServer
 from devster_tui.config.loader import load_project
 from devster_tui.engine.supervisor import Engine
-from devster_tui.state.model import EngineState
+from tests.helpers import run as run_with_deadline
+from tests.helpers import wait_state as wait_state
 
 PY = sys.executable
 DEADLINE = 15.0
@@ -77,27 +77,7 @@ async def served(
 
 def run(coro: Coroutine[Any, Any, None], limit: float = 60.0) -> None:
     """Run one async test body with an overall deadline."""
-
-    async def guarded() -> None:
-        await asyncio.wait_for(coro, limit)
-
-    asyncio.run(guarded())
-
-
-async def wait_state(
-    engine: Engine, predicate: Callable[[EngineState], bool], limit: float = DEADLINE
-) -> EngineState:
-    """Wait until ``predicate(state)`` holds, re-checking on every event."""
-    changed = asyncio.Event()
-    unsubscribe = engine.store.subscribe(lambda _e, _s: changed.set())
-    try:
-        async with asyncio.timeout(limit):
-            while not predicate(engine.store.state):
-                changed.clear()
-                await changed.wait()
-    finally:
-        unsubscribe()
-    return engine.store.state
+    run_with_deadline(coro, limit)
 
 
 def unix_client(lock: EngineLock) -> AsyncClient:

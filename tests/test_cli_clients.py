@@ -14,6 +14,7 @@ import pytest
 
 from devster_tui.api.client import Address, Client
 from devster_tui.api.paths import socket_path
+from tests.helpers import devster_cli as devster
 from tests.test_api_support import runtime_env, write_project
 
 PROJECT = """
@@ -26,20 +27,6 @@ tasks:
   build: {cmd: [PY, -c, "print('built')"], kind: job}
   later: {cmd: [PY, -c, "print('later')"], kind: job, autostart: false}
 """
-
-
-def devster(
-    *args: str, cwd: Path, env: dict[str, str], timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    """Run ``devster ARGS`` as a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "devster_tui", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import stat
@@ -19,6 +18,8 @@ from devster_tui.engine.supervisor import Engine
 from devster_tui.state.commands import Command
 from devster_tui.state.events import Event, T
 from devster_tui.state.model import EngineState, Status
+from tests.helpers import run as run_with_deadline
+from tests.helpers import wait_state as wait_state
 
 PY = sys.executable
 DEADLINE = 15.0
@@ -33,27 +34,7 @@ def make_engine(tmp_path: Path, yaml: str) -> Engine:
 
 def run(coro: Coroutine[Any, Any, None], limit: float = 30.0) -> None:
     """Run one async test body with an overall deadline."""
-
-    async def guarded() -> None:
-        await asyncio.wait_for(coro, limit)
-
-    asyncio.run(guarded())
-
-
-async def wait_state(
-    engine: Engine, predicate: Callable[[EngineState], bool], limit: float = DEADLINE
-) -> EngineState:
-    """Wait until ``predicate(state)`` holds, re-checking on every event."""
-    changed = asyncio.Event()
-    unsubscribe = engine.store.subscribe(lambda _e, _s: changed.set())
-    try:
-        async with asyncio.timeout(limit):
-            while not predicate(engine.store.state):
-                changed.clear()
-                await changed.wait()
-    finally:
-        unsubscribe()
-    return engine.store.state
+    run_with_deadline(coro, limit)
 
 
 def status_is(task: str, *statuses: Status) -> Callable[[EngineState], bool]:

@@ -30,6 +30,7 @@ import aiohttp
 import pytest
 
 from devster_tui.api.paths import socket_path
+from tests.helpers import devster_cli as _devster
 from tests.test_api_support import runtime_env, write_project
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -97,19 +98,6 @@ def _poll(check: object, what: str, limit: float = DEADLINE) -> None:
     while not check():
         assert time.monotonic() < deadline, f"timed out: {what}"
         time.sleep(0.05)  # polling interval of a deadline loop
-
-
-def _devster(
-    *args: str, cwd: Path, env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devster_tui", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,18 @@
-"""Small shared test helpers: polling with a deadline, liveness of real processes."""
+"""Small shared test helpers: polling with a deadline, engine state, the CLI, live processes."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from devster_tui.engine.supervisor import Engine
+    from devster_tui.state.model import EngineState
 
 T = TypeVar("T")
 
@@ -51,6 +58,41 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(bounded())
+
+
+async def wait_state(
+    engine: Engine, predicate: Callable[[EngineState], bool], limit: float = 15.0
+) -> EngineState:
+    """Wait until ``predicate(state)`` holds, re-checking on every event.
+
+    Raises:
+        TimeoutError: when ``limit`` seconds pass first.
+    """
+    changed = asyncio.Event()
+    unsubscribe = engine.store.subscribe(lambda _e, _s: changed.set())
+    try:
+        async with asyncio.timeout(limit):
+            while not predicate(engine.store.state):
+                changed.clear()
+                await changed.wait()
+    finally:
+        unsubscribe()
+    return engine.store.state
+
+
+def devster_cli(
+    *args: str, cwd: Path, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``devster ARGS`` as a subprocess of this interpreter and capture its text output."""
+    return subprocess.run(
+        [sys.executable, "-m", "devster_tui", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def process_alive(pid: int, start: int | None = None) -> bool:
