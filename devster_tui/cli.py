@@ -36,7 +36,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("start", "devster_tui.commands.control", "start tasks of the running engine"),
     ("trigger", "devster_tui.commands.control", "trigger tasks of the running engine"),
     ("events", "devster_tui.commands.events", "print (and follow) the running engine's events"),
-    ("wait", "devster_tui.commands.wait", "wait until a task is running, healthy or succeeded"),
+    (
+        "wait",
+        "devster_tui.commands.wait",
+        "wait until a task is running, healthy, succeeded or stopped",
+    ),
     ("down", "devster_tui.commands.down", "stop the running engine and its tasks"),
     ("attach", "devster_tui.commands.attach", "open the cockpit of a running engine"),
     ("web", "devster_tui.commands.web", "serve the cockpit of a running engine in a browser"),
