@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import stat
@@ -760,3 +761,22 @@ def test_million_lines_and_a_final_partial_line_all_reach_the_log_in_order(
     assert len(lines) == 1_000_001
     expected = b"".join(b"line %07d " % i + b"x" * 60 + b"\n" for i in range(1_000_000))
     assert data == expected + b"partial-end"
+
+
+def test_failing_background_job_of_the_engine_is_logged_not_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(tmp_path, 'tasks: {job: {cmd: "true", kind: job}}')
+
+    async def broken() -> None:
+        raise RuntimeError("trigger restart broke")
+
+    async def body() -> None:
+        engine.spawn(broken())
+        # Done callbacks run in the order they were added: the engine's comes first.
+        await asyncio.gather(*engine._background, return_exceptions=True)
+
+    with caplog.at_level("ERROR", logger="devster_tui.engine.supervisor"):
+        run(session(engine, body))
+    record = next(r for r in caplog.records if r.name == "devster_tui.engine.supervisor")
+    assert record.exc_info is not None and "trigger restart broke" in str(record.exc_info[1])

@@ -449,7 +449,12 @@ class Engine:
     def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         future: asyncio.Future[object] = asyncio.ensure_future(coro)
         self._background.add(future)
-        future.add_done_callback(self._background.discard)
+        future.add_done_callback(self._background_done)
+
+    def _background_done(self, future: asyncio.Future[object]) -> None:
+        self._background.discard(future)
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            log.error("background job of the engine failed", exc_info=exc)
 
     # ------------------------------------------------------------------ output
 
