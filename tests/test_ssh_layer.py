@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import subprocess
 import textwrap
 import time
@@ -321,3 +322,22 @@ def test_dropped_link_ends_the_remote_group_and_a_follow_task_resumes_once(
     assert lines == ["old 2", "old 3", "old 4", "new 1", "new 2"]
     assert len([p for p in running if p]) >= 1
     assert not processes(tag)
+
+
+def test_accept_new_creates_an_owner_only_known_hosts(tmp_path: Path) -> None:
+    """Pins: accept-new creating ~/.ssh and known_hosts with the umask's (wide) modes."""
+    from devster_tui.executors.ssh import _append_known_host
+
+    old = os.umask(0)
+    try:
+        path = tmp_path / "home" / ".ssh" / "known_hosts"
+        _append_known_host(str(path), "[127.0.0.1]:2222 ssh-ed25519 AAAA\n")
+        _append_known_host(str(path), "[127.0.0.1]:2223 ssh-ed25519 BBBB\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().splitlines() == [
+        "[127.0.0.1]:2222 ssh-ed25519 AAAA",
+        "[127.0.0.1]:2223 ssh-ed25519 BBBB",
+    ]

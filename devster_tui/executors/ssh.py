@@ -127,9 +127,7 @@ def _client_class() -> Any:
                 entry = host if port == 22 else f"[{host}]:{port}"
                 line = f"{entry} {key.export_public_key('openssh').decode().strip()}\n"
                 path = _known_hosts_path(self.layer)
-                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-                with open(path, "a", encoding="utf-8") as f:
-                    f.write(line)
+                _append_known_host(path, line)
                 return True
             self.refusal = (
                 f"host key of {where} is unknown: {key.get_algorithm()} {fingerprint} is not "
@@ -139,6 +137,17 @@ def _client_class() -> Any:
             return False
 
     return Client
+
+
+def _append_known_host(path: str, line: str) -> None:
+    """Remember a new host key the way OpenSSH does: ``~/.ssh`` 0700, the file 0600."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(line)
 
 
 @dataclass
