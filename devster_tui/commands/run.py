@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import gc
 import sys
 
 from devster_tui.commands.options import add_config_options
@@ -36,6 +38,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``devster run``."""
+    # Start-up builds ~60k long-lived objects (modules, pydantic's validators, the config)
+    # and almost no cyclic garbage (~800 objects).  The cyclic GC would traverse them ~80
+    # times before the first task spawns (~10 ms) and again at interpreter exit (~30 ms).
+    # So: no GC until the engine exists, then freeze what start-up built (the GC skips it
+    # from then on), and freeze again at exit.  Only cyclic garbage is affected: the engine
+    # closes its files and processes itself.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(args, resume_gc=paused)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _run(args: argparse.Namespace, *, resume_gc: bool) -> int:
     loaded = load(args)
     if loaded is None:
         return EXIT_CONFIG
@@ -59,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     from devster_tui.engine.supervisor import Engine
 
     async def main() -> int:
-        return await supervise_headless(Engine(loaded), names, until=names)
+        engine = Engine(loaded)
+        if resume_gc:
+            gc.freeze()
+            gc.enable()
+        return await supervise_headless(engine, names, until=names)
 
     return asyncio.run(main())
