@@ -161,9 +161,13 @@ def test_signal_restores_the_terminal_and_stops_the_tasks(
 ) -> None:
     wait_for(lambda: "worker" in tmux.screen() and "running" in tmux.screen(), 60, "cockpit")
     shell = psutil.Process(int(tmux.display("#{pane_pid}")))
-    devster = [
+    candidates = [
         p for p in shell.children(recursive=True) if cmdline(p)[-3:] == ["-m", "devster_tui", "up"]
     ]
+    # A child devster is spawning (a health probe) carries devster's command line until it
+    # execs: the engine is the candidate whose parent is not a candidate.
+    pids = {p.pid for p in candidates}
+    devster = [p for p in candidates if p.ppid() not in pids]
     assert len(devster) == 1, [cmdline(p) for p in shell.children(recursive=True)]
     devster[0].send_signal(signum)
     wait_for(lambda: "DEVSTER-EXITED-" in tmux.screen(), 60, "devster to exit", tmux.screen)
