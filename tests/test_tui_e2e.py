@@ -115,6 +115,13 @@ def cmdline(process: psutil.Process) -> list[str]:
         return []
 
 
+def parent(process: psutil.Process) -> int | None:
+    try:
+        return process.ppid()
+    except psutil.Error:  # it just ended
+        return None
+
+
 def alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -167,7 +174,7 @@ def test_signal_restores_the_terminal_and_stops_the_tasks(
     # A child devster is spawning (a health probe) carries devster's command line until it
     # execs: the engine is the candidate whose parent is not a candidate.
     pids = {p.pid for p in candidates}
-    devster = [p for p in candidates if p.ppid() not in pids]
+    devster = [p for p in candidates if parent(p) not in pids]
     assert len(devster) == 1, [cmdline(p) for p in shell.children(recursive=True)]
     devster[0].send_signal(signum)
     wait_for(lambda: "DEVSTER-EXITED-" in tmux.screen(), 60, "devster to exit", tmux.screen)
