@@ -14,7 +14,7 @@ import gc
 import signal
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,6 +37,7 @@ from devster_tui.tui.themes import (
     default_theme_dirs,
     load_themes,
 )
+from devster_tui.tui.watchdog import StallWatchdog
 from devster_tui.tui.widgets.logview import LogView
 from devster_tui.tui.widgets.statusbar import StatusBar
 from devster_tui.tui.widgets.tasklist import TaskList
@@ -135,6 +136,8 @@ class CockpitApp(App[int]):
         """Counts and key hints."""
         self._search_target: LogView | None = None
         self._freeze_heap = freeze_heap
+        self.on_stop_requested: Callable[[], None] | None = None
+        """Called when the user quits (``run_cockpit`` arms its stall watchdog here)."""
 
     # ------------------------------------------------------------------ layout
 
@@ -590,6 +593,8 @@ class CockpitApp(App[int]):
 
     async def action_quit(self) -> None:
         """Leave the cockpit (the caller stops the tasks)."""
+        if self.on_stop_requested is not None:
+            self.on_stop_requested()
         self.exit(0)
 
 
@@ -625,13 +630,16 @@ async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
     app = CockpitApp(engine.store, engine.output, engine, title="devster", freeze_heap=True)
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
+    watchdog = StallWatchdog(loop)
+    app.on_stop_requested = lambda: watchdog.arm(1)
 
-    def on_signal() -> None:
+    def on_signal(signum: int) -> None:
+        watchdog.arm(128 + signum)
         app.exit(0)
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         try:
-            loop.add_signal_handler(signum, on_signal)
+            loop.add_signal_handler(signum, on_signal, int(signum))
             installed.append(signum)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
@@ -654,6 +662,7 @@ async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
         wait = getattr(engine, "wait_finished", None)
         if callable(wait):
             await wait()
+        watchdog.disarm()
     if app.return_code not in (None, 0):
         code = app.return_code
     return code
