@@ -154,7 +154,9 @@ def test_output_printed_during_stop_is_kept(tmp_path: Path) -> None:
     async def go() -> tuple[ExitStatus, Sink]:
         ex = LocalExecutor(guard=False)
         proc, sink = await start(ex, [PY, "-c", code], tmp_path)
-        await async_wait_for(lambda: "ready" in sink.text(), what="ready")
+        # "ready\n", not "ready": with PYTHONUNBUFFERED the newline is a write of its own,
+        # and a TERM between the two would (rightly) never see it written.
+        await async_wait_for(lambda: "ready\n" in sink.text(), what="ready")
         return await proc.stop(signal.SIGTERM, 10), sink
 
     status, sink = run(go())
