@@ -15,7 +15,7 @@ import pytest
 from devster_tui.config.schema import DockerLayer
 from devster_tui.executors.base import ExitStatus, ProcessSpec, Stream
 from devster_tui.executors.docker import DockerExecutor
-from tests.helpers.components import IMAGE, require_docker
+from tests.helpers.components import IMAGE, require_docker, scratch_container
 
 pytestmark = pytest.mark.docker
 
@@ -25,16 +25,8 @@ EXPECTED = b"[a b]\n[$(touch /tmp/pwned)]\n['\"`;|&]\n[*]\n[\xc3\xa9]\n[]\n"
 
 @pytest.fixture
 def container() -> Iterator[str]:
-    require_docker()
-    name = f"devster-test-{uuid.uuid4().hex[:10]}"
-    subprocess.run(
-        ["docker", "run", "-d", "--name", name, IMAGE, "sleep", "100000"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    yield name
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+    with scratch_container("devster-test") as name:
+        yield name
 
 
 class Sink:

@@ -22,7 +22,7 @@ import pytest
 from devster_tui.config.loader import load_project
 from devster_tui.config.schema import DockerLayer, Layer, SshLayer
 from devster_tui.engine.supervisor import Engine
-from devster_tui.executors.base import ExitStatus, ProcessSpec, SpawnError, Stream
+from devster_tui.executors.base import ExitStatus, ProcessSpec, SpawnError
 from devster_tui.executors.chain import (
     FramedProcess,
     env_frames,
@@ -36,7 +36,13 @@ from devster_tui.executors.ssh import SshExecutor, SshPool
 from devster_tui.state.commands import Command
 from devster_tui.state.model import Status, TaskState
 from devster_tui.state.output import OutputStore
-from tests.helpers.components import IMAGE, require_docker, require_sshd
+from tests.helpers.components import (
+    LayerSink,
+    require_docker,
+    require_sshd,
+    run_container,
+    scratch_container,
+)
 from tests.helpers.sshd import Sshd, keygen, start_sshd
 
 SHELLS = [["sh"]] + ([["busybox", "sh"]] if shutil.which("busybox") else [])
@@ -74,37 +80,13 @@ def server(tmp_path: Path) -> Iterator[Server]:
     sshd.kill_all()
 
 
-def run_container(name: str, *extra: str) -> None:
-    subprocess.run(
-        ["docker", "run", "-d", "--name", name, *extra, IMAGE, "sleep", "100000"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture
 def container() -> Iterator[str]:
-    require_docker()
-    name = f"devster-fu-{uuid.uuid4().hex[:10]}"
-    run_container(name)
-    yield name
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+    with scratch_container("devster-fu") as name:
+        yield name
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.data: dict[Stream, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
-        self.notices: list[tuple[str, str, str]] = []
-
-    def out(self, stream: Stream, chunk: bytes) -> None:
-        self.data[stream] += chunk
-
-    def eof(self, stream: Stream) -> None:
-        pass
-
-    def notice(self, task: str, state: str, detail: str) -> None:
-        self.notices.append((task, state, detail))
+Sink = LayerSink
 
 
 async def until(predicate: Callable[[], bool], limit: float = 20.0) -> None:

@@ -19,12 +19,16 @@ import pytest
 from devster_tui.config.loader import load_project
 from devster_tui.config.schema import Layer, SshLayer
 from devster_tui.engine.supervisor import Engine
-from devster_tui.executors.base import ExitStatus, ProcessSpec, SpawnError, Stream
+from devster_tui.executors.base import ExitStatus, ProcessSpec, SpawnError
 from devster_tui.executors.layered import ResumingExecutor, build_executor
 from devster_tui.executors.local import LocalExecutor
 from devster_tui.executors.ssh import SshExecutor, SshPool
 from devster_tui.state.model import EngineState, Status
-from tests.helpers.components import IMAGE, require_docker, require_sshd
+from tests.helpers.components import (
+    LayerSink,
+    require_sshd,
+    scratch_container,
+)
 from tests.helpers.sshd import Sshd, keygen, start_sshd
 
 pytestmark = pytest.mark.ssh
@@ -70,31 +74,11 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
 
 @pytest.fixture
 def container() -> Iterator[str]:
-    require_docker()
-    name = f"devster-ssh-{uuid.uuid4().hex[:10]}"
-    subprocess.run(
-        ["docker", "run", "-d", "--name", name, IMAGE, "sleep", "100000"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    yield name
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+    with scratch_container("devster-ssh") as name:
+        yield name
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.data: dict[Stream, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
-        self.notices: list[tuple[str, str, str]] = []
-
-    def out(self, stream: Stream, chunk: bytes) -> None:
-        self.data[stream] += chunk
-
-    def eof(self, stream: Stream) -> None:
-        pass
-
-    def notice(self, task: str, state: str, detail: str) -> None:
-        self.notices.append((task, state, detail))
+Sink = LayerSink
 
 
 async def until(predicate: Callable[[], bool], limit: float = 15.0) -> None:

@@ -6,8 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+
+from devster_tui.executors.base import Stream
 
 IMAGE = "devster-busybox:test"
 """The local image built FROM scratch by tests/components.sh."""
@@ -43,3 +48,42 @@ def require_sshd() -> None:
     if os.geteuid() != 0:
         _missing("the sshd tests run sshd as root")
     os.makedirs("/run/sshd", exist_ok=True)
+
+
+def run_container(name: str, *extra: str) -> None:
+    """Start a long-running container of :data:`IMAGE` named ``name``."""
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, *extra, IMAGE, "sleep", "100000"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@contextmanager
+def scratch_container(prefix: str) -> Iterator[str]:
+    """A fresh container (name ``PREFIX-random``), removed afterwards; needs Docker."""
+    require_docker()
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    run_container(name)
+    try:
+        yield name
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+
+
+class LayerSink:
+    """Collects what an executor hands over: output chunks per stream and link notices."""
+
+    def __init__(self) -> None:
+        self.data: dict[Stream, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        self.notices: list[tuple[str, str, str]] = []
+
+    def out(self, stream: Stream, chunk: bytes) -> None:
+        self.data[stream] += chunk
+
+    def eof(self, stream: Stream) -> None:
+        pass
+
+    def notice(self, task: str, state: str, detail: str) -> None:
+        self.notices.append((task, state, detail))
