@@ -59,6 +59,30 @@ def _control_picture(char: str) -> str:
     return "\ufffd"
 
 
+_SGR_ATTRS: dict[int, Style] = {
+    1: Style(bold=True),
+    2: Style(dim=True),
+    3: Style(italic=True),
+    4: Style(underline=True),
+    5: Style(blink=True),
+    6: Style(blink=True),
+    7: Style(reverse=True),
+    8: Style(conceal=True),
+    9: Style(strike=True),
+    21: Style(underline2=True),
+    22: Style(bold=False, dim=False),
+    23: Style(italic=False),
+    24: Style(underline=False, underline2=False),
+    25: Style(blink=False),
+    27: Style(reverse=False),
+    28: Style(conceal=False),
+    29: Style(strike=False),
+    53: Style(overline=True),
+    55: Style(overline=False),
+}
+"""SGR codes that switch one text attribute on or off."""
+
+
 @lru_cache(maxsize=1024)
 def _sgr(style: Style, params: str) -> Style:
     """Apply one SGR parameter string to ``style`` (cached: logs repeat the same few)."""
@@ -76,42 +100,8 @@ def _sgr(style: Style, params: str) -> Style:
         i += 1
         if code == 0:
             style = Style()
-        elif code == 1:
-            style += Style(bold=True)
-        elif code == 2:
-            style += Style(dim=True)
-        elif code == 3:
-            style += Style(italic=True)
-        elif code == 4:
-            style += Style(underline=True)
-        elif code in (5, 6):
-            style += Style(blink=True)
-        elif code == 7:
-            style += Style(reverse=True)
-        elif code == 8:
-            style += Style(conceal=True)
-        elif code == 9:
-            style += Style(strike=True)
-        elif code == 21:
-            style += Style(underline2=True)
-        elif code == 22:
-            style += Style(bold=False, dim=False)
-        elif code == 23:
-            style += Style(italic=False)
-        elif code == 24:
-            style += Style(underline=False, underline2=False)
-        elif code == 25:
-            style += Style(blink=False)
-        elif code == 27:
-            style += Style(reverse=False)
-        elif code == 28:
-            style += Style(conceal=False)
-        elif code == 29:
-            style += Style(strike=False)
-        elif code == 53:
-            style += Style(overline=True)
-        elif code == 55:
-            style += Style(overline=False)
+        elif code in _SGR_ATTRS:
+            style += _SGR_ATTRS[code]
         elif 30 <= code <= 37:
             style += Style(color=Color.from_ansi(code - 30))
         elif 40 <= code <= 47:
