@@ -612,11 +612,6 @@ class LocalProcess:
         if not self._reading_to_end:
             self._add_readers()
 
-    @property
-    def output_paused(self) -> bool:
-        """Whether :meth:`pause_output` is in force (and the group still runs)."""
-        return self._paused and not self._reading_to_end
-
     # -- internals --------------------------------------------------------------------------
 
     def _add_readers(self) -> None:

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -518,9 +518,3 @@ def _git_index_locks(paths: list[str]) -> list[str]:
                 break
             probe = parent
     return list(locks)
-
-
-def iter_paths(spec: FilesObserver, root: Path) -> Iterator[Path]:
-    """The absolute paths an observer watches (for display and checks)."""
-    for path in spec.paths:
-        yield (root / path).resolve()
