@@ -9,11 +9,14 @@ validation so users can keep their own anchors and notes there.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from devster_tui.config.types import Bool, Duration, EnvValue, Float, Int, Signal, Size, Text
+
+if TYPE_CHECKING:
+    from pydantic.config import JsonDict
 
 Port = Annotated[Int, Field(ge=1, le=65535)]
 """A TCP port, 1-65535."""
@@ -31,6 +34,17 @@ Command = Text | list[Text]
 """A command: a string run by ``/bin/sh -c``, or an argv list executed directly."""
 
 
+def _describe(schema: JsonDict, model: type[Any]) -> None:
+    """JSON Schema hook: each property's description is its field's docstring.
+
+    Read only when a schema is generated, not when the models are built (see
+    :mod:`devster_tui.config.docstrings` for the start-up cost this avoids).
+    """
+    from devster_tui.config.docstrings import describe_properties
+
+    describe_properties(schema, model)
+
+
 class _Model(BaseModel):
     """Base of every configuration model: frozen, unknown keys rejected."""
 
@@ -39,6 +53,7 @@ class _Model(BaseModel):
         frozen=True,
         populate_by_name=True,
         validate_default=False,
+        json_schema_extra=_describe,
     )
 
 
