@@ -34,6 +34,8 @@ class GuardedServer(Server):
         given = request.query.get("token") or request.cookies.get(COOKIE) or ""
         return hmac.compare_digest(given.encode(), self.token.encode())
 
+    # textual-serve has no public hook for middleware, so this overrides its private
+    # ``_make_app``; pyproject.toml pins textual-serve (the ``web`` extra) for that reason.
     async def _make_app(self) -> web.Application:
         app: web.Application = await super()._make_app()
 
