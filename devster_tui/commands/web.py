@@ -19,6 +19,20 @@ from devster_tui.commands.clientopts import add_client_options
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 """Hosts that need no token."""
 
+WEB_EXTRA_MODULES = ("textual_serve", "aiohttp")
+"""What the ``web`` extra installs and :mod:`devster_tui.api.webserve` imports."""
+
+
+def missing_web_extra() -> list[str]:
+    """The modules of the ``web`` extra that are not installed (empty when it is).
+
+    Checked with ``find_spec`` before anything is imported, so a plain ``pip install
+    devster-tui`` gets a one-line instruction instead of a ``ModuleNotFoundError``.
+    """
+    from importlib.util import find_spec
+
+    return [name for name in WEB_EXTRA_MODULES if find_spec(name) is None]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the client options, ``--host``, ``--port``, ``--token`` and ``--read-only``."""
@@ -44,6 +58,13 @@ def attach_command(args: argparse.Namespace, socket: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C."""
+    missing = missing_web_extra()
+    if missing:
+        sys.stderr.write(
+            f"devster web: needs the web extra ({', '.join(missing)} not installed): "
+            "python3 -m pip install 'devster-tui[web]'\n"
+        )
+        return 2
     from devster_tui.api.client import Client, NoEngine
     from devster_tui.commands.clientopts import address_of
 
