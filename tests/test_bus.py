@@ -15,11 +15,16 @@ import pytest
 from devster_tui.api.remote import BusMirror
 from devster_tui.state.commands import Command
 from devster_tui.state.model import Status
+from tests.helpers.components import require_binary
 from tests.test_api_support import run, runtime_env, served, wait_state
 
 NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
-pytestmark = pytest.mark.skipif(not Path(NATS).exists(), reason="nats-server is not installed")
+
+@pytest.fixture(autouse=True)
+def _nats_server_installed() -> None:
+    """nats-server is a real component: skip without it, fail under CI=true."""
+    require_binary("nats-server", NATS)
 
 
 def _free_port() -> int:

@@ -9,16 +9,20 @@ import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from devster_tui.engine import bus as bus_module
 from devster_tui.state.store import Store
+from tests.helpers.components import require_binary
 
 NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
-pytestmark = pytest.mark.skipif(not Path(NATS).exists(), reason="nats-server is not installed")
+
+@pytest.fixture(autouse=True)
+def _nats_server_installed() -> None:
+    """nats-server is a real component: skip without it, fail under CI=true."""
+    require_binary("nats-server", NATS)
 
 
 def _free_port() -> int:

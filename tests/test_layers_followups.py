@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import textwrap
@@ -38,6 +37,7 @@ from devster_tui.state.model import Status, TaskState
 from devster_tui.state.output import OutputStore
 from tests.helpers.components import (
     LayerSink,
+    require_binary,
     require_docker,
     require_sshd,
     run_container,
@@ -417,8 +417,7 @@ def test_build_task_without_cmd_builds_the_image_and_a_rebuild_restarts_dependen
     its log is the build's output, success is the job's result, the image runs its dependent,
     and building again restarts the dependent with the new image."""
     require_docker()
-    if not (shutil.which("busybox") or os.path.exists("/bin/busybox")):
-        pytest.skip("busybox-static is not installed")
+    require_binary("busybox", "/bin/busybox")
     tag = f"devster-fu-build:{uuid.uuid4().hex[:10]}"
     build_context(tmp_path, "v1")
     file = tmp_path / "devster.yaml"

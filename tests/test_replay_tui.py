@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from devster_tui.tui.replay import (
     recorded_output,
     task_names,
 )
+from tests.helpers.components import require_binary
 from tests.test_replay import record_session
 
 SIZE = (120, 30)
@@ -262,8 +262,8 @@ def test_log_pane_says_no_output_was_recorded_without_a_logs_directory(tmp_path:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_replay_tui_command_opens_the_log_at_its_last_event(tmp_path: Path) -> None:
+    require_binary("tmux")
     state_dir = tmp_path / ".devster"
     store = record_session(state_dir / "events")
     sock = str(tmp_path / "tmux.sock")

@@ -16,11 +16,16 @@ import psutil
 import pytest
 
 from devster_tui.state.eventlog import read_events
+from tests.helpers.components import require_binary
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux"),
-]
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _tmux_installed() -> None:
+    """The end-to-end tests drive a real terminal: tmux (fail under CI=true without it)."""
+    require_binary("tmux")
+
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
 

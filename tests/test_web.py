@@ -31,6 +31,7 @@ import pytest
 
 from devster_tui.api.paths import socket_path
 from tests.helpers import devster_cli as _devster
+from tests.helpers.components import missing
 from tests.test_api_support import runtime_env, write_project
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -77,13 +78,6 @@ SCREEN_TEXT = """
   return rows.join("\\n");
 })()
 """
-
-
-def _missing(reason: str) -> None:
-    """Skip with the reason, but fail under ``CI=true`` (CI must run the browser test)."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"component missing under CI=true: {reason} (run tests/components.sh)")
-    pytest.skip(reason)
 
 
 def _free_port() -> int:
@@ -215,7 +209,7 @@ class DevTools:
 def _chromium(profile: Path) -> Iterator[int]:
     """Headless Chromium with remote debugging on a port it picks; yields the port."""
     if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"chromium is not installed ({CHROMIUM}); apt-get install -y chromium")
+        missing(f"chromium is not installed ({CHROMIUM}); apt-get install -y chromium")
     proc = subprocess.Popen(
         [
             CHROMIUM,
