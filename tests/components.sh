@@ -23,6 +23,8 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 # The API engineer's tests: nats-server (event bus) and chromium (web view).
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The end-to-end cockpit tests drive a real terminal.
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "components: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
