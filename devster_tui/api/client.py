@@ -15,7 +15,6 @@ import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -318,8 +317,3 @@ class AsyncClient:
 def wire_error_message(exc: WireError) -> str:
     """A one-line description of a malformed answer."""
     return f"malformed answer from the engine: {exc}"
-
-
-def engine_info_path(socket_path: str | Path) -> Path:
-    """The ``engine.json`` beside a socket."""
-    return Path(socket_path).parent / "engine.json"

@@ -1,7 +1,7 @@
 """Options and error handling shared by the API client commands (ps, logs, restart, ...).
 
-Import-light: only the standard library and ``devster_tui.api.client``; these commands
-must answer within 200 ms against a running engine.
+Import-light: only the standard library and ``devster_tui.api.client`` (with its wire
+format); these commands must answer within 200 ms against a running engine.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from devster_tui.api.client import (
     Client,
     NoEngine,
     resolve_address,
+    wire_error_message,
 )
+from devster_tui.api.wire import WireError
 
 EXIT_OK = 0
 """The request was carried out."""
@@ -58,7 +60,8 @@ def address_of(args: argparse.Namespace) -> Address:
 
 
 def guarded(args: argparse.Namespace, body: Callable[[Client], int]) -> int:
-    """Run ``body`` with a client; turn "no engine" and HTTP errors into messages and codes."""
+    """Run ``body`` with a client; turn "no engine", HTTP errors and malformed answers into
+    messages and codes."""
     try:
         client = Client(address_of(args))
         return body(client)
@@ -73,4 +76,7 @@ def guarded(args: argparse.Namespace, body: Callable[[Client], int]) -> int:
         return EXIT_REFUSED
     except TimeoutError:
         sys.stderr.write("devster: the engine did not answer in time\n")
+        return EXIT_NO_ENGINE
+    except WireError as exc:  # something else listens there (or a broken engine)
+        sys.stderr.write(f"devster: {wire_error_message(exc)}\n")
         return EXIT_NO_ENGINE
