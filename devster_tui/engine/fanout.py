@@ -11,12 +11,12 @@ machine's whole ``os.environ``), sent as frames (see :mod:`devster_tui.executors
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from devster_tui.config.schema import Environment, Host, Layer, Project, Task
+from devster_tui.config.schema import Host, Layer, Project, Task
 from devster_tui.executors.base import EofSink, Executor, OutputSink, Process, ProcessSpec
 from devster_tui.executors.chain import NoticeSink
 
@@ -125,10 +125,6 @@ class LayerRouter:
         self.closers: list[Callable[[], Any]] = []
         """Called (and awaited when they return an awaitable) by :meth:`aclose`."""
 
-    def executor_for(self, task: str) -> Executor:
-        """The executor of ``task`` (or of ``task:health`` ...)."""
-        return self.routes.get(task.partition(":")[0], self.local)
-
     async def spawn(self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink) -> Process:
         """Start ``spec`` through its task's layers."""
         name = spec.task.partition(":")[0]
@@ -165,7 +161,12 @@ def build_router(
     Raises:
         ValueError: for a layer chain that cannot be composed.
     """
-    from devster_tui.executors.layered import ResumingExecutor, build_executor, uses_layers
+    from devster_tui.executors.layered import (
+        ResumingExecutor,
+        build_executor,
+        has_ssh,
+        uses_layers,
+    )
 
     router = LayerRouter(local)
     pool: Any = None
@@ -175,7 +176,7 @@ def build_router(
         layers = instance_layers(project, task, host)
         if not uses_layers(layers):
             continue
-        if pool is None and any(layer.ssh is not None for layer in layers):
+        if pool is None and has_ssh(layers):
             from devster_tui.executors.ssh import SshPool
 
             def resolve(jump: str) -> Any:
@@ -203,15 +204,3 @@ def build_router(
 
         router.env_filters[name] = env_filter
     return router
-
-
-def environments_used(project: Project) -> dict[str, Environment]:
-    """Environments named by at least one task (for documentation and checks)."""
-    used = {t.environment for t in project.tasks.values() if t.environment}
-    return {n: e for n, e in project.environments.items() if n in used}
-
-
-def instance_names(names: Sequence[str], task: str) -> list[str]:
-    """The fan-out instances of ``task`` among ``names`` (``task@host`` ...)."""
-    prefix = f"{task}{HOST_SEPARATOR}"
-    return [n for n in names if n.startswith(prefix)]

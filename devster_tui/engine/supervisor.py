@@ -151,13 +151,6 @@ class Engine:
             return True
         return bool(set(task.profiles) & set(self.loaded.profiles))
 
-    def _gated(self, task: Task) -> bool:
-        """Whether a manual gate triggers ``task`` (then ``up`` leaves it for the gate)."""
-        observers = self.loaded.project.observers
-        return any(
-            name in observers and observers[name].manual is not None for name in task.triggers
-        )
-
     def _make_executor(self) -> Executor:
         if self._executor is None:
             from devster_tui.engine.procs import ProcRegistry
@@ -243,7 +236,8 @@ class Engine:
 
         Args:
             selection: Task names to start with what they depend on (empty: every task
-                with ``autostart`` that no manual gate triggers, and what they depend on).
+                with ``autostart`` and what they depend on; a task behind a manual gate
+                waits at its gate, and naming it in ``selection`` approves the gate once).
 
         Raises:
             KeyError: for a task name that is not defined (or not active in the profiles).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -259,8 +259,3 @@ def status_colors(variables: Mapping[str, str]) -> dict[Status, str]:
 def status_styles(variables: Mapping[str, str]) -> dict[Status, Style]:
     """Rich styles (foreground colour) for every status."""
     return {status: Style(color=color) for status, color in status_colors(variables).items()}
-
-
-def theme_names(themes: Sequence[Theme]) -> list[str]:
-    """Names of ``themes``, in order, without duplicates."""
-    return list(dict.fromkeys(t.name for t in themes))
