@@ -2,8 +2,11 @@
 
 Why: ``task.defined`` events carry each task's resolved config to every client (the TUI
 detail view, the event log on disk, API clients).  Every such copy goes through
-:func:`mask_config`, so masking secret values is one change in one place.  Today it
-returns the values as they are (masking is a later issue).
+:func:`mask_config`, which deep-copies it so that no client shares a container with the
+engine.  Secret values cannot be in it: the config keeps the ``${secret:NAME}`` references
+(values are substituted only into a process's environment at spawn, see
+:mod:`devster_tui.engine.secrets`), and the store redacts every event's data as well
+(:mod:`devster_tui.state.redact`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ def mask_config(config: Mapping[str, Any]) -> dict[str, Any]:
         config: A JSON-able configuration (``Task.model_dump(mode="json", ...)``).
 
     Returns:
-        A new dict, deep-copied so that clients never share containers with the caller;
-        values are currently left as they are.
+        A new dict, deep-copied so that clients never share containers with the caller
+        (tuples become lists); the values themselves are unchanged.
     """
     return {str(key): _copy(value) for key, value in config.items()}
 

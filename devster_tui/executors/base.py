@@ -73,7 +73,8 @@ class ProcessSpec:
     stop_timeout: float = 10.0
     """Grace period before SIGKILL of the whole group."""
     secret_values: Mapping[str, str] = field(default_factory=dict)
-    """Names -> values that must never appear on a command line (issue: secrets)."""
+    """Secret name -> value (:mod:`devster_tui.engine.secrets`): values that must never
+    appear on a command line."""
 
 
 class Process(Protocol):

@@ -8,9 +8,10 @@ group under a per-task key (a new instance ends the previous one: after a reconn
 one runs), and reads *control frames* from the channel's stdin: environment values, stdin
 data, signals.  End of file on the channel (the task was stopped, the link dropped, devster
 died) ends the whole group: SIGTERM, the grace period, then SIGKILL.  Environment values
-travel as frames, never on a command line, so newlines and ``$`` arrive intact and secrets
-(a later issue) can use the same seam.  argv elements go on command lines only quoted with
-:func:`shlex.quote`, one element at a time, once per shell that will read them.
+travel as frames, never on a command line, so newlines and ``$`` arrive intact and secret
+values (``${secret:NAME}`` in env) never show in a process list.  argv elements go on
+command lines only quoted with :func:`shlex.quote`, one element at a time, once per shell
+that will read them.
 
 Frames (ASCII header line, then exactly ``LEN`` raw bytes where a length is given)::
 
