@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from devster_tui.config.shell import command_argv
 from devster_tui.config.types import Bool, Duration, EnvValue, Float, Int, Signal, Size, Text
 
 if TYPE_CHECKING:
@@ -629,11 +630,7 @@ class Task(_Model):
     @property
     def argv_or_shell(self) -> list[str]:
         """The argv to execute: ``['/bin/sh', '-c', cmd]`` for strings."""
-        if self.cmd is None:
-            return []
-        if isinstance(self.cmd, str):
-            return ["/bin/sh", "-c", self.cmd]
-        return list(self.cmd)
+        return [] if self.cmd is None else command_argv(self.cmd)
 
 
 class LogSettings(_Model):

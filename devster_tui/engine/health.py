@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from devster_tui.config.schema import HealthCheck
+from devster_tui.config.shell import shell_argv
 from devster_tui.executors.base import Executor, ProcessSpec, SpawnError, Stream
 
 ProbeFn = Callable[[], Awaitable[tuple[bool, str]]]
@@ -167,9 +168,7 @@ def build_probe(
     timeout = check.timeout
     if check.exec is not None:
         cmd = check.exec
-        argv = (
-            ["/bin/sh", "-c", resolve(cmd)] if isinstance(cmd, str) else [resolve(a) for a in cmd]
-        )
+        argv = shell_argv(resolve(cmd)) if isinstance(cmd, str) else [resolve(a) for a in cmd]
         spec = ProcessSpec(task=f"{task}:health", argv=argv, env=dict(env), cwd=cwd)
         return lambda: probe_exec(executor, spec, timeout)
     if check.http is not None:

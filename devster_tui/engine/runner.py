@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from devster_tui.config.schema import HealthCheck, Task
+from devster_tui.config.shell import command_argv, shell_argv
 from devster_tui.engine.ensure import EnsureError, run_ensure
 from devster_tui.engine.health import HealthMonitor, build_probe, log_matcher
 from devster_tui.engine.interp import InterpolationError, substitute_ports
@@ -530,7 +531,7 @@ class TaskRunner:
         if cmd is None:
             return []  # only a docker build layer's task (config checks): the build is the job
         if isinstance(cmd, str):
-            return ["/bin/sh", "-c", substitute_ports(cmd, ports)]
+            return shell_argv(substitute_ports(cmd, ports))
         return [substitute_ports(arg, ports) for arg in cmd]
 
     def _fail(
@@ -586,7 +587,7 @@ class TaskRunner:
                 proc.send_signal(_signal.SIGKILL)
 
     async def _run_stop_command(self, command: str | list[str]) -> None:
-        argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+        argv = command_argv(command)
         ports = dict(self.task.ports)
         argv = [substitute_ports(a, ports) for a in argv]
         spec = ProcessSpec(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from devster_tui.config.errors import ConfigError, ConfigErrors, KeyPath
 from devster_tui.config.schema import Layer, Project
 from devster_tui.config.secrets import SecretValues
+from devster_tui.config.shell import command_argv
 from devster_tui.state.events import T
 from devster_tui.state.redact import Redactor
 
@@ -254,7 +255,7 @@ def _read_file(path: Path, shown: str) -> tuple[str, str | None] | _Problem:
 def _run_command(
     command: str | list[str], cwd: Path, timeout: float, env: Mapping[str, str]
 ) -> str | _Problem:
-    argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+    argv = command_argv(command)
     shown = command if isinstance(command, str) else " ".join(command)
     try:
         done = subprocess.run(
