@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from devster_tui.engine import bus as bus_module
+from devster_tui.clients import bus as bus_module
 from devster_tui.state.store import Store
 from tests.helpers.components import require_binary
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from devster_tui.engine.headless import HeadlessPrinter, describe
+from devster_tui.clients.headless import HeadlessPrinter, describe
 from devster_tui.state.clock import FakeClock
 from devster_tui.state.events import T
 from devster_tui.state.output import OutputStore

@@ -68,7 +68,7 @@ async def serve_engine(
         _write_info(lock.directory / INFO_NAME, info)
         url = engine.loaded.project.bus
         if url:
-            from devster_tui.engine.bus import EventBus
+            from devster_tui.clients.bus import EventBus
 
             name = engine.loaded.project.name or engine.loaded.root.name
             bus = EventBus(url, name, engine.store)

@@ -266,7 +266,7 @@ class BusMirror:
         Raises:
             OSError: when the server cannot be reached.
         """
-        from devster_tui.engine.bus import read_events
+        from devster_tui.clients.bus import read_events
 
         async for event in read_events(self.url, self.project):
             if event.type == T.ENGINE_STARTED:

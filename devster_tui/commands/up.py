@@ -77,7 +77,7 @@ async def supervise_headless(
     Returns:
         The exit status.
     """
-    from devster_tui.engine.headless import HeadlessPrinter
+    from devster_tui.clients.headless import HeadlessPrinter
 
     out = sys.stdout.buffer
     printer = HeadlessPrinter(

@@ -3,10 +3,11 @@
 Why JetStream: a teammate on another machine attaches to the stream (``devster attach
 --bus``) and rebuilds the cockpit with the same reducer from the first event of the run,
 however late they join; the stream keeps the run's events, core NATS would not.  The
-engine purges the project's subject when it starts, so the stream holds exactly one run.
-Publishing never blocks the engine: events are queued by a store subscriber and sent in
-order by one task; while the server is unreachable they wait in a bounded queue and a
-warning event says so.  Output lines are not published (state only).
+publisher purges the project's subject when it starts (with the engine), so the stream
+holds exactly one run.  Publishing never blocks the engine: events are queued by a store
+subscriber and sent in order by one task; while the server is unreachable they wait in a
+bounded queue and a warning event says so.  Output lines are not published (state only).
+A client of the store like the TUI, so it lives in ``clients/``, not in the engine.
 """
 
 from __future__ import annotations
