@@ -1,38 +1,35 @@
-"""``devster up`` as a service: the single-instance lock, the API options, and ``up -d``.
+"""``devster up -d``: the engine in the background, returning once its tasks are started.
 
 ``devster up -d`` validates the project, starts ``devster up --no-tui`` in a new session
 (output to ``STATE_DIR/engine.log``) and returns once the engine answers on its socket and
-every task it started has left the waiting/starting phase (or failed).
+every task it started has left the waiting/starting phase (or failed).  The lock and the
+API that the background engine holds are :mod:`devster_tui.commands.hosting`'s.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from devster_tui.api.paths import EngineLock
-    from devster_tui.config.loader import LoadedProject
-    from devster_tui.engine.supervisor import Engine
-    from devster_tui.state.events import Event
+from devster_tui.commands.hosting import EXIT_RUNNING
 
-EXIT_RUNNING = 3
-"""``devster up``: another engine already runs for the project."""
+if TYPE_CHECKING:
+    from devster_tui.config.loader import LoadedProject
+
 EXIT_DETACH_FAILED = 1
 """``devster up -d``: the background engine did not come up."""
 
 _NOT_STARTED = frozenset({"defined", "waiting", "starting"})
 
 
-def add_api_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``-d/--detach``, ``--api-port``, ``--api-host`` and ``--detach-timeout``."""
+def add_detach_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``-d/--detach`` and ``--detach-timeout``."""
     parser.add_argument(
         "-d",
         "--detach",
@@ -41,86 +38,12 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
         "(then: devster ps, logs, attach, down)",
     )
     parser.add_argument(
-        "--api-port",
-        type=int,
-        metavar="PORT",
-        help="also serve the API on TCP (0: any free port); a token is required "
-        "($DEVSTER_TOKEN, else a random one written to the runtime directory)",
-    )
-    parser.add_argument(
-        "--api-host",
-        default="127.0.0.1",
-        metavar="HOST",
-        help="address of the TCP listener (default: 127.0.0.1)",
-    )
-    parser.add_argument(
         "--detach-timeout",
         type=float,
         default=60.0,
         metavar="SECONDS",
         help="with -d: how long to wait for the tasks to start (default: 60)",
     )
-
-
-def take_lock(loaded: LoadedProject) -> EngineLock | None:
-    """Take the project's single-instance lock, or say who holds it (None)."""
-    from devster_tui.api.paths import AlreadyRunning, RuntimeDirError, acquire
-
-    try:
-        return acquire(loaded.file)
-    except AlreadyRunning as exc:
-        sys.stderr.write(f"devster: {exc}\n")
-    except RuntimeDirError as exc:
-        sys.stderr.write(f"devster: unsafe runtime directory: {exc}\n")
-    return None
-
-
-@contextlib.asynccontextmanager
-async def hosted(
-    engine: Engine, lock: EngineLock, args: argparse.Namespace, *, tui: bool = False
-) -> AsyncIterator[None]:
-    """Serve the API (and the event bus) around one ``devster up`` run.
-
-    With ``tui``, a shutdown asked by a client (``devster down``) also closes the cockpit:
-    it is delivered as the SIGTERM the cockpit already handles (only while a handler is
-    installed, so a late request can never kill the process by default action).
-    """
-    from devster_tui.api.host import serve_engine
-
-    unsubscribe = None
-    if tui:
-        import signal
-
-        from devster_tui.state.events import T
-
-        loop = asyncio.get_running_loop()
-
-        def close_cockpit() -> None:
-            if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None):
-                signal.raise_signal(signal.SIGTERM)
-
-        def on_event(event: Event, _state: object) -> None:
-            data = event.data
-            if event.type == T.COMMAND and data.get("action") == "shutdown":
-                if data.get("by") != "tui":
-                    loop.call_soon(close_cockpit)
-
-        unsubscribe = engine.store.subscribe(on_event)
-
-    port = getattr(args, "api_port", None)
-    async with serve_engine(
-        engine, lock, tcp_host=getattr(args, "api_host", None), tcp_port=port
-    ) as server:
-        if server.tcp_port is not None:
-            sys.stderr.write(
-                f"devster: API on http://{args.api_host}:{server.tcp_port} "
-                f"(token in {lock.directory / 'engine.json'})\n"
-            )
-        try:
-            yield
-        finally:
-            if unsubscribe is not None:
-                unsubscribe()
 
 
 def _child_argv(args: argparse.Namespace, loaded: LoadedProject) -> list[str]:

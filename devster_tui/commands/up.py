@@ -41,8 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TASK",
         help="start only these tasks and what they depend on (default: every autostart task)",
     )
-    from devster_tui.commands.detach import add_api_arguments
+    from devster_tui.commands.detach import add_detach_arguments
+    from devster_tui.commands.hosting import add_api_arguments
 
+    add_detach_arguments(parser)
     add_api_arguments(parser)
 
 
@@ -119,19 +121,20 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         sys.stderr.write(f"devster: no such task: {', '.join(missing)}\n")
         return EXIT_CONFIG
-    from devster_tui.commands import detach
+    from devster_tui.commands import hosting
 
     if args.detach:
+        from devster_tui.commands.detach import detach
         from devster_tui.engine.secrets import prompt_errors
 
         refused = prompt_errors(loaded)
         if refused:
             sys.stderr.write("".join(f"{error}\n" for error in refused))
             return EXIT_CONFIG
-        return detach.detach(args, loaded)
-    lock = detach.take_lock(loaded)
+        return detach(args, loaded)
+    lock = hosting.take_lock(loaded)
     if lock is None:
-        return detach.EXIT_RUNNING
+        return hosting.EXIT_RUNNING
     try:
         tui = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
         resolved = with_secrets_or_report(loaded, ask_in_tui=tui)
@@ -173,7 +176,7 @@ def with_secrets_or_report(loaded: LoadedProject, *, ask_in_tui: bool) -> Loaded
 
 
 def _run_engine(args: argparse.Namespace, loaded: LoadedProject, lock: EngineLock) -> int:
-    from devster_tui.commands.detach import hosted
+    from devster_tui.commands.hosting import hosted
     from devster_tui.engine.supervisor import Engine
 
     want_tui = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
