@@ -7,7 +7,7 @@ so the TUI, ``devster ps`` and ``devster replay`` show the same numbers.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 from devster_tui.state.model import (
     FAILED_STATUSES,
@@ -135,3 +135,40 @@ def state_to_dict(state: EngineState) -> dict[str, Any]:
         "warnings": list(state.warnings),
         "tasks": [task_to_dict(task) for task in state.tasks.values()],
     }
+
+
+WaitVerdict = Literal["met", "hopeless", "wait"]
+
+_WAIT_MET: dict[str, frozenset[Status]] = {
+    "running": frozenset({Status.RUNNING, Status.HEALTHY, Status.UNHEALTHY}),
+    "healthy": frozenset({Status.HEALTHY}),
+    "succeeded": frozenset({Status.SUCCEEDED}),
+    "stopped": frozenset(
+        {Status.STOPPED, Status.EXITED, Status.SUCCEEDED, Status.FAILED, Status.BLOCKED}
+    ),
+}
+_WAIT_HOPELESS: dict[str, frozenset[Status]] = {
+    "running": frozenset({Status.FAILED, Status.BLOCKED, Status.STOPPED, Status.EXITED}),
+    "healthy": frozenset(
+        {Status.FAILED, Status.BLOCKED, Status.STOPPED, Status.EXITED, Status.SUCCEEDED}
+    ),
+    "succeeded": frozenset({Status.FAILED, Status.BLOCKED, Status.STOPPED, Status.EXITED}),
+    "stopped": frozenset(),
+}
+WAIT_CONDITIONS = tuple(_WAIT_MET)
+"""What ``devster wait --for`` accepts."""
+
+
+def wait_verdict(condition: str, status: Status) -> WaitVerdict:
+    """Whether ``devster wait --for CONDITION`` is done at ``status`` (docs/lifecycle.md).
+
+    Transient statuses (waiting, starting, stopping, backoff, pending, gated) are waited
+    through: the engine publishes an exit's outcome in the exit event itself, so a job
+    that succeeds never shows an in-between ``exited``.  ``hopeless`` means the task can
+    no longer reach the condition without a new command.
+    """
+    if status in _WAIT_MET[condition]:
+        return "met"
+    if status in _WAIT_HOPELESS[condition]:
+        return "hopeless"
+    return "wait"
