@@ -10,9 +10,12 @@ The syntax follows docker compose so that users can move values between the two 
 - ``$$``: a literal ``$``.  A ``$`` followed by anything but ``{`` or ``$`` stays as it is,
   so shell snippets such as ``$(date)`` or ``$HOME`` pass through to the shell.
 
-``${ports.NAME}`` and ``${secret:NAME}`` are not variables: they are left untouched for the
-engine, which resolves them when the task starts.  Values substituted in are never
-interpolated again, so ``$`` in a password or a bcrypt hash arrives byte-exact.
+``${ports.NAME}`` and ``${secret:NAME}`` are not variables: the loader leaves them untouched
+for the engine, which resolves them when the task starts.  The engine renders ``ensure``
+templates with this same grammar, passing an ``engine`` resolver that answers
+``ports.NAME``, so a template accepts exactly what a configuration value accepts and fails
+with the same messages.  Values substituted in are never interpolated again, so ``$`` in a
+password or a bcrypt hash arrives byte-exact.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ from devster_tui.config.types import PlainScalar
 
 ENGINE_PREFIXES = ("ports.", "secret:")
 """``${...}`` references resolved by the engine at start, never by the loader."""
+
+EngineResolver = Callable[[str], str | None]
+"""Answers an engine reference from its body (``ports.http``): the text to put in, or None
+to leave the reference as written; a ValueError's message becomes the error."""
+
+_WHOLE = 200
+"""Longest one-line text quoted whole in an "unclosed" error (a value, not a template)."""
+_EXCERPT = 60
+"""Longest excerpt from the unclosed ``${`` on, for longer text."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
@@ -63,19 +75,26 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def interpolate(text: str, variables: Mapping[str, str] | Callable[[str], str | None]) -> str:
+def interpolate(
+    text: str,
+    variables: Mapping[str, str] | Callable[[str], str | None],
+    *,
+    engine: EngineResolver | None = None,
+) -> str:
     """Resolve every ``${...}`` reference and ``$$`` escape in ``text``.
 
     Args:
         text: The configured value.
         variables: The variables, as a mapping or a lookup returning None for unset names.
+        engine: Resolves ``${ports.NAME}`` and ``${secret:NAME}`` references (default:
+            none, they are left as written for the engine).
 
     Returns:
         The text with references replaced.
 
     Raises:
-        InterpolationError: for an unset variable without default, a ``:?`` failure or bad
-            syntax; the first one found.
+        InterpolationError: for an unset variable without default, a ``:?`` failure, bad
+            syntax or an engine reference ``engine`` rejects; the first one found.
     """
     if "$" not in text:
         return text
@@ -102,17 +121,37 @@ def interpolate(text: str, variables: Mapping[str, str] | Callable[[str], str | 
             continue
         end = _closing_brace(text, j + 2)
         if end < 0:
-            raise InterpolationError(f"unclosed '${{' in {text!r} (missing '}}')", j)
+            raise InterpolationError(f"unclosed '${{' in {_excerpt(text, j)!r} (missing '}}')", j)
         body = text[j + 2 : end]
         if body.startswith(ENGINE_PREFIXES):
-            out.append(text[j : end + 1])
+            resolved = _engine_reference(body, engine, j)
+            out.append(text[j : end + 1] if resolved is None else resolved)
         else:
-            out.append(_resolve(body, lookup, j))
+            out.append(_resolve(body, lookup, j, engine))
         i = end + 1
     return "".join(out)
 
 
-def _resolve(body: str, lookup: Callable[[str], str | None], offset: int) -> str:
+def _excerpt(text: str, offset: int) -> str:
+    """``text`` when it is one short line, else its line from ``offset`` on, cut short."""
+    if len(text) <= _WHOLE and "\n" not in text:
+        return text
+    line = text[offset:].split("\n", 1)[0]
+    return line if len(line) <= _EXCERPT else line[: _EXCERPT - 3] + "..."
+
+
+def _engine_reference(body: str, engine: EngineResolver | None, offset: int) -> str | None:
+    if engine is None:
+        return None
+    try:
+        return engine(body)
+    except ValueError as exc:
+        raise InterpolationError(str(exc), offset) from None
+
+
+def _resolve(
+    body: str, lookup: Callable[[str], str | None], offset: int, engine: EngineResolver | None
+) -> str:
     match = _NAME.match(body)
     if match is None:
         raise InterpolationError(
@@ -142,20 +181,22 @@ def _resolve(body: str, lookup: Callable[[str], str | None], offset: int) -> str
     at = offset + 2 + match.end() + len(op)  # where ``word`` starts in the outer text
     missing = value is None or (op.startswith(":") and value == "")
     if op in (":-", "-"):
-        return _nested(word, lookup, at) if missing else str(value)
+        return _nested(word, lookup, at, engine) if missing else str(value)
     if op in (":?", "?"):
         if missing:
-            detail = _nested(word, lookup, at) if word else "is required"
+            detail = _nested(word, lookup, at, engine) if word else "is required"
             state = "not set" if value is None else "empty"
             raise InterpolationError(f"variable {name} is {state}: {detail}", offset)
         return str(value)
-    return "" if missing else _nested(word, lookup, at)
+    return "" if missing else _nested(word, lookup, at, engine)
 
 
-def _nested(word: str, lookup: Callable[[str], str | None], at: int) -> str:
+def _nested(
+    word: str, lookup: Callable[[str], str | None], at: int, engine: EngineResolver | None
+) -> str:
     """Interpolate a default or message; an error's offset counts in the outer text."""
     try:
-        return interpolate(word, lookup)
+        return interpolate(word, lookup, engine=engine)
     except InterpolationError as exc:
         raise InterpolationError(exc.message, at + exc.offset) from None
 

@@ -1,9 +1,16 @@
 """Runtime interpolation: ``${ports.NAME}`` in commands, environments and probes, and
-``${VAR}`` templates for ``ensure`` steps.
+``ensure`` templates rendered with the configuration's own ``${...}`` grammar.
 
 The loader interpolates ``${VAR}`` in the whole file before validation but leaves
 ``${ports.NAME}`` (and ``${secret:NAME}``) alone; the engine resolves ports here, just
 before it spawns, so a task's argv, env and health probe use the same declared numbers.
+Those texts were interpolated already, so :func:`substitute_ports` replaces port references
+only (a ``$`` the loader unescaped must stay as it is).
+
+Templates are read at start and never went through the loader: :func:`render_template`
+runs :func:`devster_tui.config.interpolate.interpolate` over them, with a resolver for
+``${ports.NAME}``, so every form a configuration value accepts works in a template too and
+a bad reference fails with the loader's message.
 """
 
 from __future__ import annotations
@@ -11,12 +18,24 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from devster_tui.config.interpolate import InterpolationError, interpolate
+
+__all__ = ["InterpolationError", "render_template", "substitute_ports"]
+
 _PORT_REF = re.compile(r"\$\{ports\.([A-Za-z0-9_-]+)\}")
-_VAR_REF = re.compile(r"\$(?:\$|\{([^}:]+)(?:(:-|:\?)([^}]*))?\})")
+_PORTS = "ports."
 
 
-class InterpolationError(ValueError):
-    """A ``${...}`` reference cannot be resolved; the message names it."""
+def _port(name: str, ports: Mapping[str, int]) -> str:
+    """The declared number of port ``name``, as text.
+
+    Raises:
+        ValueError: naming the port and the declared ones when ``name`` is not declared.
+    """
+    if name not in ports:
+        known = ", ".join(sorted(ports)) or "none"
+        raise ValueError(f"${{ports.{name}}}: no port {name!r} (declared: {known})")
+    return str(ports[name])
 
 
 def substitute_ports(text: str, ports: Mapping[str, int]) -> str:
@@ -36,18 +55,21 @@ def substitute_ports(text: str, ports: Mapping[str, int]) -> str:
         return text
 
     def _one(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in ports:
-            known = ", ".join(sorted(ports)) or "none"
-            raise InterpolationError(f"${{ports.{name}}}: no port {name!r} (declared: {known})")
-        return str(ports[name])
+        try:
+            return _port(match.group(1), ports)
+        except ValueError as exc:
+            raise InterpolationError(str(exc), match.start()) from None
 
     return _PORT_REF.sub(_one, text)
 
 
 def render_template(text: str, variables: Mapping[str, str], ports: Mapping[str, int]) -> str:
-    """Render an ``ensure`` template: ``${VAR}``, ``${VAR:-default}``, ``${VAR:?msg}``,
-    ``${ports.NAME}`` and ``$$`` (a literal ``$``); any other ``$`` stays as written.
+    """Render an ``ensure`` template with the configuration's interpolation grammar.
+
+    ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?message}``,
+    ``${VAR?message}``, ``${VAR:+other}``, ``${VAR+other}`` and ``$$`` work as in the
+    project file, plus ``${ports.NAME}``; ``${secret:NAME}`` stays as written, and any other
+    ``$`` (``$HOME``, ``$(date)``) too.
 
     Args:
         text: The template's content.
@@ -58,22 +80,13 @@ def render_template(text: str, variables: Mapping[str, str], ports: Mapping[str,
         The rendered text.
 
     Raises:
-        InterpolationError: for an unset variable without a default, or an unknown port.
+        InterpolationError: for an unset variable without a default, a ``:?`` failure, bad
+            ``${...}`` syntax or an unknown port; its message is the loader's.
     """
 
-    def _one(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, op, arg = match.group(1), match.group(2), match.group(3)
-        if name.startswith("ports."):
-            return substitute_ports(match.group(0), ports)
-        value = variables.get(name)
-        if value is not None and (value != "" or op is None):
-            return value
-        if op == ":-":
-            return arg or ""
-        if op == ":?":
-            raise InterpolationError(f"${{{name}}}: {arg or 'not set'}")
-        raise InterpolationError(f"${{{name}}}: variable is not set (use ${{{name}:-default}})")
+    def engine(body: str) -> str | None:
+        if body.startswith(_PORTS):
+            return _port(body[len(_PORTS) :], ports)
+        return None  # ${secret:NAME} stays as written: secrets go to env values only
 
-    return _VAR_REF.sub(_one, text)
+    return interpolate(text, variables, engine=engine)
