@@ -19,6 +19,7 @@ from devster_tui import __version__
 # (name, module, one-line help).  Each module provides ``add_arguments(parser)`` and
 # ``run(args) -> int`` and must not import heavy packages at module level.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("init", "devster_tui.commands.init", "write a commented starter devster.yaml"),
     (
         "up",
         "devster_tui.commands.up",
@@ -44,7 +45,92 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("down", "devster_tui.commands.down", "stop the running engine and its tasks"),
     ("attach", "devster_tui.commands.attach", "open the cockpit of a running engine"),
     ("web", "devster_tui.commands.web", "serve the cockpit of a running engine in a browser"),
+    (
+        "completion",
+        "devster_tui.commands.completion",
+        "print a completion script for bash, zsh or fish",
+    ),
 )
+
+# Each help page ends with one or two real uses (command, comment), runnable from the
+# repository root against examples/ (the client commands: in examples/quickstart after
+# ``devster up -d`` there).  Kept here, as plain strings, so that ``devster --help``
+# imports no command module; tests/test_cli_help_examples.py parses every line with the
+# real parser.  The key "" is the top-level help.
+EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "": (
+        ("devster up -f examples/quickstart", "run the quickstart example in the cockpit"),
+        ("devster run -f examples/quickstart unit-tests", "run a job; exit with its result"),
+    ),
+    "init": (
+        ("devster init", "write ./devster.yaml, named after this directory"),
+        ("devster init -f myapp", "write myapp/devster.yaml (the directory is created)"),
+    ),
+    "up": (
+        ("devster up -f examples/quickstart", "every autostart task, in the cockpit"),
+        ("devster up -d -f examples/quickstart server", "the server and its build, detached"),
+    ),
+    "run": (
+        ("devster run -f examples/quickstart unit-tests", "one job; exit 0 if it succeeded"),
+        (
+            "devster run -f examples/quickstart integration-tests",
+            "start the server it needs, run it, stop",
+        ),
+    ),
+    "replay": (
+        ("devster replay examples/quickstart/.devster", "the timeline of the last devster up"),
+        ("devster replay --tui examples/quickstart/.devster", "step through it in the cockpit"),
+    ),
+    "validate": (
+        ("devster validate -f examples/quickstart", "check the file, print every problem"),
+    ),
+    "schema": (("devster schema > devster.schema.json", "for your editor (yaml-language-server)"),),
+    "graph": (
+        ("devster graph -f examples/quickstart", "dependencies, triggers and pipes as a tree"),
+        ("devster graph -f examples/dev-loop --format mermaid", "a flowchart for Markdown"),
+    ),
+    "ps": (
+        ("devster ps", "the tasks of the engine running for this project"),
+        ("devster ps --json", "the full state, for scripts"),
+    ),
+    "logs": (
+        ("devster logs -f server", "the server's output so far, then follow it"),
+        ("devster logs -n 20 --view stderr server worker", "the last 20 stderr lines of each"),
+    ),
+    "restart": (("devster restart server", "restart it (and its dependents, by their rules)"),),
+    "stop": (
+        ("devster stop worker", "stop it gracefully; it stays stopped"),
+        ("devster stop --force server", "kill it at once"),
+    ),
+    "start": (("devster start worker", "start it and whatever it depends on"),),
+    "trigger": (
+        ("devster trigger go-integration", "approve the gate of the integration tests"),
+        ("devster trigger unit-tests", "run the unit tests again now"),
+    ),
+    "events": (
+        ("devster events --follow", "every event as it happens (Ctrl-C ends)"),
+        ("devster events --json --since 100", "events after seq 100, one JSON per line"),
+    ),
+    "wait": (
+        ("devster wait server --for healthy --timeout 60", "exit 0 once healthy, 4 after 60 s"),
+    ),
+    "down": (("devster down", "stop every task and the engine"),),
+    "attach": (
+        ("devster attach", "the cockpit of the engine started with devster up -d"),
+        ("devster attach --read-only", "watch without acting"),
+    ),
+    "web": (
+        ("devster web", "the cockpit at http://127.0.0.1:8000"),
+        ("devster web --host 0.0.0.0 --read-only", "for your team, read-only, with a token"),
+    ),
+    "completion": (
+        (
+            "devster completion bash > ~/.local/share/bash-completion/completions/devster",
+            "bash",
+        ),
+        ("devster completion fish > ~/.config/fish/completions/devster.fish", "fish"),
+    ),
+}
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -56,6 +142,30 @@ class _CommandModule(Protocol):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, args: argparse.Namespace) -> int: ...
+
+
+class _TopHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' layout, and leaves room for the longest command name.
+
+    argparse measures sub-command names without their extra indentation, so a name as long
+    as ``completion`` would push its help onto the next line.
+    """
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max((len(name) for name in action.choices), default=0)
+            self._action_max_length = max(
+                self._action_max_length, longest + self._current_indent + 2
+            )
+
+
+def examples_epilog(command: str) -> str:
+    """The ``examples:`` section that ends the help of ``command`` ("" for ``devster``)."""
+    rows = EXAMPLES[command]
+    width = max(len(line) for line, _comment in rows)
+    lines = [f"  {line:<{width}}  # {comment}" for line, comment in rows]
+    return "examples:\n" + "\n".join(lines)
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
@@ -80,19 +190,33 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="devster",
-        description="A terminal cockpit for your running system: tasks, dependencies, "
-        "triggers, gates, pipes and layers, supervised and shown live.",
+        description="A terminal cockpit for your running system: tasks, dependencies,\n"
+        "triggers, gates, pipes and layers, supervised and shown live.\n"
+        "`devster COMMAND --help` shows a command's options and examples.",
+        epilog=examples_epilog(""),
+        formatter_class=_TopHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"devster {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = None if argv is None else _chosen_command(argv)
     for name, module_name, help_text in COMMANDS:
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        command_parser.set_defaults(_module=module_name)
+        command_parser = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=examples_epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        # _full_parser: the whole command tree, for commands that describe it (completion).
+        command_parser.set_defaults(_module=module_name, _full_parser=_full_parser)
         if argv is None or name == chosen:
             module = cast(_CommandModule, importlib.import_module(module_name))
             module.add_arguments(command_parser)
     return parser
+
+
+def _full_parser() -> argparse.ArgumentParser:
+    return build_parser(None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
