@@ -25,6 +25,8 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The end-to-end cockpit tests drive a real terminal.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)    # tests/test_completion.py drives it
+command -v fish >/dev/null 2>&1 || need+=(fish)  # tests/test_completion.py drives it
 if [ ${#need[@]} -gt 0 ]; then
   echo "components: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
