@@ -64,7 +64,7 @@ def test_a_failed_build_keeps_the_old_services_running_and_says_so(tmp_path: Pat
         pid = state.tasks["api"].pid
         (tmp_path / "src" / "broken").write_text("1")
         state = await wait_state(
-            engine, lambda s: s.tasks["build"].run == 2 and s.tasks["build"].status is Status.EXITED
+            engine, lambda s: s.tasks["build"].run == 2 and s.tasks["build"].status is Status.FAILED
         )
         assert state.tasks["api"].pid == pid and state.tasks["api"].run == 1
         assert any("keep running the previous build" in w for w in state.warnings)
@@ -107,7 +107,7 @@ def test_dev_loop_example_save_builds_restarts_the_server_and_runs_the_unit_test
         )
         app.write_text("def greet(\n")
         state = await wait_state(
-            engine, lambda s: s.tasks["build"].run == 3 and s.tasks["build"].status is Status.EXITED
+            engine, lambda s: s.tasks["build"].run == 3 and s.tasks["build"].status is Status.FAILED
         )
         assert state.tasks["server"].run == 2 and state.tasks["server"].status is Status.RUNNING
 

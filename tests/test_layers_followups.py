@@ -503,7 +503,7 @@ def test_failing_build_task_exits_1_with_the_build_error_in_its_log(tmp_path: Pa
         )
 
     status, errors, code = asyncio.run(main())
-    assert status is Status.EXITED and code == 1  # a failed job
+    assert status is Status.FAILED and code == 1  # a failed job looks failed
     assert any("missing-file" in line for line in errors), errors
 
 

@@ -134,7 +134,7 @@ def test_up_no_tui_exits_1_when_a_task_fails_or_is_blocked(tmp_path: Path) -> No
     )
     code, out, _ = Devster(tmp_path, "up", "--no-tui").finish()
     assert code == 1
-    assert re.search(r"^app\s+\* blocked: dependency build exited without success", out, re.M)
+    assert re.search(r"^app\s+\* blocked: dependency build failed: exit 4", out, re.M)
 
 
 def test_up_no_tui_starts_only_the_named_tasks_and_their_dependencies(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from typing import BinaryIO
@@ -67,6 +68,8 @@ def describe(event: Event) -> str | None:
                 return None if healthy else f"liveness check failed: {data.get('detail', '')}"
             return "healthy" if healthy else f"unhealthy: {data.get('detail', '')}"
         case T.TASK_STOPPING:
+            if data.get("detail"):
+                return f"{data.get('detail')} ({data.get('signal', '')})"
             return f"stopping ({data.get('reason', '')}, {data.get('signal', '')})"
         case T.TASK_EXITED:
             signal = data.get("signal")
@@ -217,8 +220,17 @@ class HeadlessPrinter:
         try:
             self._out.write(data)
             self._out.flush()
-        except BrokenPipeError:
+        except OSError:  # a reader gone (EPIPE) or a terminal closed (EIO): stop printing
             self._broken = True
+            # What stays buffered must not fail the interpreter's flush at exit (status 120).
+            with contextlib.suppress(OSError, ValueError):
+                fd = self._out.fileno()
+                null = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(null, fd)
+                finally:
+                    os.close(null)
+                self._out.flush()
 
     # ------------------------------------------------------------------ running
 

@@ -21,21 +21,7 @@ from devster_tui.commands.clientopts import (
     add_client_options,
     guarded,
 )
-
-WANTED = {
-    "running": frozenset({"running", "healthy", "unhealthy"}),
-    "healthy": frozenset({"healthy"}),
-    "succeeded": frozenset({"succeeded"}),
-    "stopped": frozenset({"stopped", "exited", "succeeded", "failed"}),
-}
-"""Statuses that satisfy each ``--for`` condition."""
-HOPELESS = {
-    "running": frozenset({"failed", "blocked", "stopped"}),
-    "healthy": frozenset({"failed", "blocked", "stopped", "exited", "succeeded"}),
-    "succeeded": frozenset({"failed", "blocked", "stopped", "exited"}),
-    "stopped": frozenset(),
-}
-"""Statuses after which the condition cannot come true without a new command."""
+from devster_tui.state.selectors import WAIT_CONDITIONS, wait_verdict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_client_options(parser)
     parser.add_argument("task", metavar="TASK", help="the task")
     parser.add_argument(
-        "--for", dest="condition", choices=tuple(WANTED), default="running", help="the condition"
+        "--for",
+        dest="condition",
+        choices=WAIT_CONDITIONS,
+        default="running",
+        help="the condition",
     )
     parser.add_argument(
         "--timeout", type=float, default=60.0, metavar="SECONDS", help="give up after (default 60)"
@@ -54,17 +44,17 @@ def run(args: argparse.Namespace) -> int:
     """Wait for the condition; see the module docstring for the exit status."""
     from devster_tui.api.codec import state_from_json
     from devster_tui.state.events import Event
+    from devster_tui.state.model import Status
     from devster_tui.state.store import Store
 
-    wanted = WANTED[args.condition]
-    hopeless = HOPELESS[args.condition]
     deadline = time.monotonic() + max(0.0, args.timeout)
 
-    def verdict(status: str) -> int | None:
-        if status in wanted:
+    def verdict(status: Status) -> int | None:
+        found = wait_verdict(args.condition, status)
+        if found == "met":
             return EXIT_OK
-        if status in hopeless:
-            sys.stderr.write(f"devster: {args.task} is {status}\n")
+        if found == "hopeless":
+            sys.stderr.write(f"devster: {args.task} is {status.value}\n")
             return EXIT_REFUSED
         return None
 
@@ -74,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if args.task not in store.state.tasks:
             sys.stderr.write(f"devster: unknown task: {args.task}\n")
             return EXIT_REFUSED
-        found = verdict(store.state.tasks[args.task].status.value)
+        found = verdict(store.state.tasks[args.task].status)
         if found is not None:
             return found
         remaining = deadline - time.monotonic()
@@ -86,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                 store.apply(Event.from_dict(json.loads(line)))
                 task = store.state.tasks.get(args.task)
                 if task is not None and event_matters(line, args.task):
-                    found = verdict(task.status.value)
+                    found = verdict(task.status)
                     if found is not None:
                         return found
                 remaining = deadline - time.monotonic()

@@ -261,7 +261,7 @@ def after_exit(
     if decision.verdict == "give_up":
         return Outcome(Next.FAILED, reason=decision.reason), new_state
     if kind == "job":
-        return Outcome(Next.FAILED, reason="exited without success"), new_state
+        return Outcome(Next.FAILED), new_state  # the exit itself is the reason
     return Outcome(Next.EXITED), new_state
 
 

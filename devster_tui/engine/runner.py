@@ -26,11 +26,14 @@ from devster_tui.engine.ensure import EnsureError, run_ensure
 from devster_tui.engine.health import HealthMonitor, build_probe, log_matcher
 from devster_tui.engine.interp import InterpolationError, substitute_ports
 from devster_tui.engine.policy import (
+    Next,
     PolicyState,
+    StopReason,
+    after_exit,
     condition_state,
     crash_looping,
-    decide,
     dependency_timeout,
+    exit_success,
     started_enough,
 )
 from devster_tui.executors.base import Executor, ExitStatus, Process, ProcessSpec, SpawnError
@@ -162,7 +165,9 @@ class TaskRunner:
         self._main: asyncio.Task[None] | None = None
         self._proc: Process | None = None
         self._phase: Phase = "idle"
-        self._stop_reason: str | None = None
+        self._stop_reason: StopReason | None = None
+        self._restart_reason = "restart"
+        self._budget_reset = False
         self._stop_task: asyncio.Task[None] | None = None
         self._exited = asyncio.Event()
         self._aux: list[asyncio.Task[None]] = []
@@ -177,6 +182,9 @@ class TaskRunner:
         """A start reason queued while a run was live: one more run follows it."""
         self.stdin_pipe = False
         """Spawn with a stdin pipe (the task reads another task, a file or the console)."""
+        self.seen_runs: dict[str, int] = {}
+        """Each dependency's run number when this task's current run started: a
+        dependency's restart counts only for a newer run (see ``on_dependency_event``)."""
 
     # ------------------------------------------------------------------ public
 
@@ -212,13 +220,22 @@ class TaskRunner:
         self._main = asyncio.create_task(self._guarded(reason), name=f"devster:{self.name}")
         return True
 
-    async def stop(self, reason: str = "user", force: bool = False) -> None:
+    def reset_restart_budget(self) -> None:
+        """Clear the restart counter and window (a user's start or restart); the next
+        ``task.starting`` says so with ``reset: true``."""
+        self._policy = PolicyState()
+        self._budget_reset = True
+
+    def _final_stop(self) -> bool:
+        return self._stop_reason is not None and self._stop_reason.final
+
+    async def stop(self, reason: StopReason = StopReason.USER, force: bool = False) -> None:
         """Stop the task and wait until its lifecycle has ended; it is not restarted.
 
         A stop during backoff or while waiting for dependencies cancels the (re)spawn.
 
         Args:
-            reason: ``user``, ``shutdown`` or ``dependency`` (recorded in events).
+            reason: A final stop reason: user, shutdown or dependency (recorded in events).
             force: SIGKILL the process group at once instead of the graceful stop.
         """
         main = self._main
@@ -234,7 +251,7 @@ class TaskRunner:
         main.cancel()
         await self._join(main)
         self._phase = "idle"
-        self._ctx.store.dispatch(T.TASK_STOPPED, self.name, reason=reason)
+        self._ctx.store.dispatch(T.TASK_STOPPED, self.name, reason=reason.value)
 
     async def restart(self, reason: str = "restart") -> None:
         """Restart now: stop a live process gracefully and start again (no backoff).
@@ -247,10 +264,11 @@ class TaskRunner:
         main = self._main
         if main is not None and not main.done():
             if self._phase in ("spawning", "live"):
-                if self._stop_reason in ("user", "shutdown", "dependency"):
+                if self._final_stop():
                     return
-                self._stop_reason = f"restart:{reason}"
-                self._begin_stop("restart", False)
+                self._stop_reason = StopReason.RESTART
+                self._restart_reason = reason
+                self._begin_stop(StopReason.RESTART, False)
                 return
             main.cancel()
             await self._join(main)
@@ -259,7 +277,7 @@ class TaskRunner:
     def kill(self) -> None:
         """Escalate a stop in progress to SIGKILL of the whole group (second Ctrl-C)."""
         if self._phase in ("spawning", "live"):
-            self._stop_reason = self._stop_reason or "shutdown"
+            self._stop_reason = self._stop_reason or StopReason.SHUTDOWN
             self._begin_stop(self._stop_reason, True)
 
     async def _join(self, main: asyncio.Task[None]) -> None:
@@ -279,13 +297,13 @@ class TaskRunner:
                 if not await self._wait_dependencies():
                     return
                 if self.hold is not None:
-                    if self._stop_reason in ("user", "shutdown", "dependency"):
+                    if self._final_stop():
                         return  # a stop whose cancellation a finished wait swallowed
                     self._phase = "waiting"
                     await self.hold(self, next_reason)
                 next_reason = await self._run_once(next_reason)
                 if next_reason is None and self.follow_up is not None:
-                    if self._stop_reason not in ("user", "shutdown", "dependency"):
+                    if not self._final_stop():
                         next_reason, self._stop_reason = self.follow_up, None
                     self.follow_up = None
         except asyncio.CancelledError:
@@ -367,7 +385,11 @@ class TaskRunner:
         run = self._run
         self._phase = "preparing"
         self._exited = asyncio.Event()
-        store.dispatch(T.TASK_STARTING, self.name, run=run, reason=reason)
+        reset = {"reset": True} if self._budget_reset else {}
+        self._budget_reset = False
+        tasks = store.state.tasks
+        self.seen_runs = {d: t.run if (t := tasks.get(d)) is not None else 0 for d in self._deps}
+        store.dispatch(T.TASK_STARTING, self.name, run=run, reason=reason, **reset)
         ctx.output.mark(self.name, f"── run {run} ({reason}) ──", run)
         self._aux.append(asyncio.create_task(self._watch_stuck(run)))
 
@@ -431,7 +453,7 @@ class TaskRunner:
         )
         if self._stop_reason is not None:
             # A stop arrived while spawning: carry it out now.
-            self._begin_stop(self._stop_reason.partition(":")[0], False)
+            self._begin_stop(self._stop_reason, False)
         self._start_watchers(run, env, cwd, ports)
         ctx.on_process(self, proc)
 
@@ -449,20 +471,31 @@ class TaskRunner:
     def _after_exit(
         self, run: int, status: ExitStatus, ran_for: float
     ) -> tuple[str | None, float | None]:
-        """Dispatch the exit and decide what follows, in one synchronous step.
+        """Decide what follows the exit (:func:`~devster_tui.engine.policy.after_exit`) and
+        publish it, the decision inside the exit event, in one synchronous step.
 
         Returns:
             The reason of the next start (None: no next start) and the backoff delay
             before it (None: start at once).
         """
         store, task = self._ctx.store, self.task
-        stop_reason = self._stop_reason
-        success = (
-            status.signal is None
-            and status.code in task.success_exit_codes
-            and stop_reason not in ("liveness", "timeout")
+        stop = self._stop_reason
+        success = exit_success(status.code, status.signal, task.success_exit_codes, stop)
+        state = store.state.tasks.get(self.name)
+        now = self._ctx.clock.monotonic()
+        outcome, self._policy = after_exit(
+            kind=task.kind,
+            spec=task.restart,
+            state=self._policy,
+            stop=stop,
+            success=success,
+            ran_for=ran_for,
+            now=now,
+            autorestart=state is None or state.autorestart,
+            timeout=task.timeout,
+            rng=self._ctx.rng,
         )
-        last_lines = self._last_lines()
+        last_lines = self._last_lines(run)
         store.dispatch(
             T.TASK_EXITED,
             self.name,
@@ -471,58 +504,55 @@ class TaskRunner:
             signal=status.signal_name,
             success=success,
             duration=round(ran_for, 6),
-            stopped=stop_reason is not None,
+            stopped=stop is not None,
+            next=outcome.next.value,
             last_lines=last_lines,
             **({"why": status.reason} if status.reason else {}),
         )
         last_exit = f"signal {status.signal_name}" if status.signal else f"exit {status.code}"
-        if stop_reason is not None and stop_reason.startswith("restart:"):
-            self._stop_reason = None
-            return stop_reason.partition(":")[2] or "restart", None
-        if stop_reason in ("user", "shutdown", "dependency"):
-            store.dispatch(T.TASK_STOPPED, self.name, reason=stop_reason)
-            return None, None
-        if stop_reason == "timeout":
-            self._fail(
-                f"timed out after {task.timeout:g}s", last_exit=last_exit, last_lines=last_lines
-            )
-            return None, None
-        self._stop_reason = None
-        restart_spec = task.restart
-        state = store.state.tasks.get(self.name)
-        if state is not None and not state.autorestart:
-            restart_spec = restart_spec.model_copy(update={"policy": "no"})
-        now = self._ctx.clock.monotonic()
-        decision, self._policy = decide(
-            restart_spec, self._policy, now=now, ran_for=ran_for, success=success, rng=self._ctx.rng
-        )
         if ran_for >= task.restart.stable_after and self._crash_alarm:
             self._crash_alarm = False
             store.dispatch(T.TASK_ALARM, self.name, alarm="crash_loop", active=False, detail="")
-        if decision.verdict == "exit":
-            if task.kind == "job" and success:
+        match outcome.next:
+            case Next.START:
+                self._stop_reason = None
+                return self._restart_reason, None
+            case Next.STOPPED:
+                store.dispatch(T.TASK_STOPPED, self.name, reason=outcome.reason)
+                return None, None
+            case Next.FAILED:
+                self._stop_reason = None
+                reason = outcome.reason or last_exit
+                self._fail(reason, last_exit=last_exit, last_lines=last_lines)
+                return None, None
+            case Next.SUCCEEDED:
+                self._stop_reason = None
                 store.dispatch(T.TASK_SUCCEEDED, self.name, run=run, duration=round(ran_for, 6))
-            return None, None
-        if decision.verdict == "give_up":
-            self._fail(decision.reason, last_exit=last_exit, last_lines=last_lines)
-            return None, None
-        alarms = task.alarms
+                return None, None
+            case Next.EXITED:
+                self._stop_reason = None
+                return None, None
+        self._stop_reason = None
+        self._crash_loop_alarm(now)
+        self._phase = "backoff"
+        store.dispatch(
+            T.TASK_BACKOFF, self.name, delay=round(outcome.delay, 6), attempt=outcome.attempt
+        )
+        return "restart", outcome.delay
+
+    def _crash_loop_alarm(self, now: float) -> None:
+        alarms = self.task.alarms
         if not self._crash_alarm and crash_looping(
             self._policy.restart_times, now, alarms.crash_loop, alarms.crash_loop_window
         ):
             self._crash_alarm = True
-            store.dispatch(
+            self._ctx.store.dispatch(
                 T.TASK_ALARM,
                 self.name,
                 alarm="crash_loop",
                 active=True,
                 detail=f"{alarms.crash_loop} restarts within {alarms.crash_loop_window:g}s",
             )
-        self._phase = "backoff"
-        store.dispatch(
-            T.TASK_BACKOFF, self.name, delay=round(decision.delay, 6), attempt=decision.attempt
-        )
-        return "restart", decision.delay
 
     # ------------------------------------------------------------------ helpers
 
@@ -549,11 +579,16 @@ class TaskRunner:
     def _fail_quiet(self) -> None:
         self._phase = "preparing"
 
-    def _last_lines(self) -> list[str]:
+    def _last_lines(self, run: int | None = None) -> list[str]:
+        """The task's last output lines, of run ``run`` only when given."""
         lines = self._ctx.output.tail(self.name, "both", LAST_LINES)
-        return [line.data.decode("utf-8", "replace") for line in lines if line.stream != "marker"]
+        return [
+            line.data.decode("utf-8", "replace")
+            for line in lines
+            if line.stream != "marker" and (run is None or line.run == run)
+        ]
 
-    def _begin_stop(self, reason: str, force: bool) -> None:
+    def _begin_stop(self, reason: StopReason, force: bool) -> None:
         proc = self._proc
         if proc is None:
             return  # still spawning: the lifecycle stops it right after the spawn
@@ -562,8 +597,13 @@ class TaskRunner:
                 proc.send_signal(_signal.SIGKILL)
             return
         stop = self.task.stop
+        how = "SIGKILL" if force else ("command" if stop.command is not None else stop.signal)
+        detail = {}
+        if reason is StopReason.RESTART:
+            why = self._restart_reason
+            detail = {"detail": "restarting" if why == "restart" else f"restarting: {why}"}
         self._ctx.store.dispatch(
-            T.TASK_STOPPING, self.name, reason=reason, signal="SIGKILL" if force else stop.signal
+            T.TASK_STOPPING, self.name, reason=reason.value, signal=how, **detail
         )
         self._stop_task = asyncio.create_task(self._stop_process(proc, force))
 
@@ -695,8 +735,8 @@ class TaskRunner:
                 failures=failures,
             )
             if probe_name == "liveness" and not healthy and self._stop_reason is None:
-                self._stop_reason = "liveness"
-                self._begin_stop("liveness", False)
+                self._stop_reason = StopReason.LIVENESS
+                self._begin_stop(StopReason.LIVENESS, False)
 
         monitor = HealthMonitor(check, probe, on_result, self._ctx.clock.monotonic)
         try:
@@ -709,8 +749,8 @@ class TaskRunner:
     async def _job_timer(self, limit: float) -> None:
         await asyncio.sleep(limit)
         if self._phase == "live" and self._stop_reason is None:
-            self._stop_reason = "timeout"
-            self._begin_stop("timeout", False)
+            self._stop_reason = StopReason.TIMEOUT
+            self._begin_stop(StopReason.TIMEOUT, False)
 
     async def _watch_stuck(self, run: int) -> None:
         task, store = self.task, self._ctx.store

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from devster_tui import __version__
 from devster_tui.config.graph import TaskGraph
 from devster_tui.config.schema import Task
+from devster_tui.engine.dependencies import DependencyRules
 from devster_tui.engine.gates import Gates
 from devster_tui.engine.masking import task_config
 from devster_tui.engine.pipes import PipeManager, wants_pipe
+from devster_tui.engine.policy import StopReason, on_stop_command, resets_restart_budget
 from devster_tui.engine.runner import RunnerContext, StateWaiter, TaskRunner
 from devster_tui.engine.triggers import TriggerHub
 from devster_tui.executors.base import Executor
@@ -54,6 +56,8 @@ EXIT_INTERRUPTED = 130
 """Stopped by Ctrl-C (SIGINT)."""
 EXIT_TERMINATED = 143
 """Stopped by SIGTERM."""
+EXIT_HANGUP = 129
+"""Stopped by SIGHUP (the terminal was closed)."""
 
 
 class Engine:
@@ -134,6 +138,8 @@ class Engine:
         """Manual gates."""
         self.triggers = TriggerHub(self)
         """Observers and their firing rules."""
+        self.dependencies = DependencyRules(self)
+        """The dependency edges' on_restart/on_failure rules."""
         self.pipes = PipeManager(
             self.store,
             self.output,
@@ -361,7 +367,7 @@ class Engine:
         for level in reversed(levels):
             runners = [self._runners[n] for n in level if n in self._runners]
             await asyncio.gather(
-                *(r.stop("shutdown", force=self._force) for r in runners if r.active)
+                *(r.stop(StopReason.SHUTDOWN, force=self._force) for r in runners if r.active)
             )
         await self.pipes.close()
         code = self.exit_code()
@@ -369,6 +375,8 @@ class Engine:
             code = EXIT_INTERRUPTED
         elif self.interrupted == _signal.SIGTERM:
             code = EXIT_TERMINATED
+        elif self.interrupted == _signal.SIGHUP:
+            code = EXIT_HANGUP
         self.store.dispatch(T.ENGINE_STOPPED, exit_code=code)
         await self.close()
         return code
@@ -398,7 +406,10 @@ class Engine:
             self._registry.close()
 
     def install_signal_handlers(self) -> Callable[[], None]:
-        """First SIGINT/SIGTERM stops gracefully, a second one kills at once.
+        """First SIGINT/SIGTERM/SIGHUP stops gracefully, a second one kills at once.
+
+        A repeated SIGHUP never kills: a closed terminal window can deliver two (the
+        kernel's and the shell's), and a hang-up is no one insisting.
 
         Install them before anything awaits (``devster up`` does so before it serves the
         API): a signal in any phase, even before ``engine.started``, then stops the engine.
@@ -411,13 +422,13 @@ class Engine:
             return lambda: None
         self._signals_installed = True
         loop = asyncio.get_running_loop()
-        signals = (_signal.SIGINT, _signal.SIGTERM)
+        signals = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
 
         def handle(signum: int) -> None:
             if self.interrupted is None:
                 self.interrupted = signum
                 self._spawn(self.shutdown(False, "signal"))
-            else:
+            elif signum != _signal.SIGHUP:
                 self._spawn(self.shutdown(True, "signal"))
 
         for signum in signals:
@@ -436,19 +447,24 @@ class Engine:
         """Whether shutdown has begun."""
         return self._shutting_down
 
-    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
-        """Run ``coro`` in the background, keeping a reference until it ends."""
-        self._spawn(coro)
+    def spawn(self, coro: Coroutine[Any, Any, object], name: str = "") -> None:
+        """Run ``coro`` in the background, keeping a reference until it ends.
 
-    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        Args:
+            coro: The job.
+            name: What it is, for the log line if it raises.
+        """
+        self._spawn(coro, name)
+
+    def _spawn(self, coro: Coroutine[Any, Any, object], name: str = "") -> None:
         future: asyncio.Future[object] = asyncio.ensure_future(coro)
         self._background.add(future)
-        future.add_done_callback(self._background_done)
+        future.add_done_callback(lambda done: self._background_done(done, name))
 
-    def _background_done(self, future: asyncio.Future[object]) -> None:
+    def _background_done(self, future: asyncio.Future[object], name: str) -> None:
         self._background.discard(future)
         if not future.cancelled() and (exc := future.exception()) is not None:
-            log.error("background job of the engine failed", exc_info=exc)
+            log.error("background job of the engine failed: %s", name or "?", exc_info=exc)
 
     # ------------------------------------------------------------------ output
 
@@ -477,33 +493,7 @@ class Engine:
         if self._shutting_down or event.task is None or event.task not in self._runners:
             return
         self.triggers.on_event(event)
-        dep = event.task
-        data = event.data
-        is_job = self.tasks[dep].kind == "job"
-        if event.type == T.TASK_STARTING and data.get("reason") != "start" and not is_job:
-            self._apply_rules(dep, "on_restart", f"dependency {dep} restarted")
-        elif event.type == T.TASK_SUCCEEDED and is_job:
-            # A re-run job (a build) restarts its dependents only once it has succeeded.
-            self._apply_rules(dep, "on_restart", f"dependency {dep} ran again")
-        elif event.type == T.TASK_FAILED or (
-            event.type == T.TASK_EXITED and not data.get("success") and not data.get("stopped")
-        ):
-            self._apply_rules(dep, "on_failure", f"dependency {dep} failed")
-
-    def _apply_rules(self, dep: str, which: str, why: str) -> None:
-        for name in self.graph.direct_dependents(dep):
-            runner = self._runners.get(name)
-            spec = self.tasks[name].dependencies.get(dep) if name in self.tasks else None
-            if runner is None or spec is None or not runner.live:
-                continue
-            rule = spec.on_restart if which == "on_restart" else spec.on_failure
-            if rule == "restart":
-                self._spawn(runner.restart("dependency"))
-            elif rule == "stop":
-                self._spawn(runner.stop("dependency"))
-            else:
-                continue
-            self.store.dispatch(T.WARNING, name, message=f"{name}: {rule} because {why}")
+        self.dependencies.on_event(event)
 
     # ------------------------------------------------------------------ commands
 
@@ -540,11 +530,11 @@ class Engine:
         if action == "start":
             started = self._start_with_dependencies(command.tasks)
             return CommandResult(True, f"started {', '.join(started)}" if started else "running")
+        if resets_restart_budget(action):
+            for name in command.tasks:
+                self._runners[name].reset_restart_budget()
         if action == "stop":
-            await asyncio.gather(
-                *(self._runners[n].stop("user", force=command.force) for n in command.tasks)
-            )
-            return CommandResult(True, f"stopped {', '.join(command.tasks)}")
+            return await self._stop(command)
         if action == "approve":
             return await self._approve(command)
         if action == "set_watch":
@@ -583,6 +573,24 @@ class Engine:
                 self.store.dispatch(T.TASK_AUTORESTART, name, enabled=enabled)
             return CommandResult(True, "auto-restart updated")
         return CommandResult(False, f"{action}: not supported by this engine")
+
+    async def _stop(self, command: Command) -> CommandResult:
+        """A user's stop: running tasks stop, idle ones get their triggers switched off."""
+        stopping, disarmed = [], []
+        for name in command.tasks:
+            if on_stop_command(self._runners[name].active) == "stop":
+                stopping.append(name)
+            else:
+                disarmed.append(name)
+                self.store.dispatch(T.TASK_STOPPED, name, reason="user", was_running=False)
+        await asyncio.gather(
+            *(self._runners[n].stop(StopReason.USER, force=command.force) for n in stopping)
+        )
+        said = [f"stopped {', '.join(stopping)}"] if stopping else []
+        if disarmed:
+            verb = "was" if len(disarmed) == 1 else "were"
+            said.append(f"{', '.join(disarmed)} {verb} not running; triggers off")
+        return CommandResult(True, "; ".join(said))
 
     def _observer_targets(self, command: Command) -> Command:
         """Replace observer names (``devster trigger go-integration``) by their tasks."""

@@ -230,6 +230,7 @@ def _reduce_task(
             run = _int(data, "run", task.run + 1)
             reason = _str(data, "reason", "start")
             restarted = task.run > 0 and reason != "start"
+            restarts = 0 if _bool(data, "reset", False) else task.restarts + int(restarted)
             return _update(
                 state,
                 event,
@@ -237,7 +238,7 @@ def _reduce_task(
                 status=Status.STARTING,
                 reason=reason,
                 run=run,
-                restarts=task.restarts + 1 if restarted else task.restarts,
+                restarts=restarts,
                 pid=None,
                 healthy=None,
                 health_detail="",
@@ -274,7 +275,8 @@ def _reduce_task(
         case T.TASK_HEALTH:
             return _health(state, event, task, data)
         case T.TASK_STOPPING:
-            return _update(state, event, name, status=Status.STOPPING, reason=_str(data, "reason"))
+            reason = _str(data, "detail") or _str(data, "reason")
+            return _update(state, event, name, status=Status.STOPPING, reason=reason)
         case T.TASK_EXITED:
             return _exited(state, event, task, data)
         case T.TASK_BACKOFF:
@@ -374,6 +376,18 @@ def _health(
     return _update(state, event, task.name, healthy=healthy, health_detail=detail, status=status)
 
 
+_EXIT_NEXT: Final = {
+    "start": Status.STARTING,
+    "backoff": Status.BACKOFF,
+    "stopped": Status.STOPPED,
+    "succeeded": Status.SUCCEEDED,
+    "exited": Status.EXITED,
+    "failed": Status.FAILED,
+}
+"""``task.exited``'s ``next`` (the engine's decision) -> the status it leads to, so no
+client ever sees a transient ``exited`` before ``succeeded`` or ``backoff``."""
+
+
 def _exited(
     state: EngineState, event: Event, task: TaskState, data: Mapping[str, Any]
 ) -> EngineState:
@@ -387,7 +401,9 @@ def _exited(
         wall=event.wall,
         duration=max(0.0, _float(data, "duration")),
     )
-    status = Status.STOPPING if task.status is Status.STOPPING else Status.EXITED
+    status = _EXIT_NEXT.get(_str(data, "next"))
+    if status is None:  # a log written before exits carried their outcome
+        status = Status.STOPPING if task.status is Status.STOPPING else Status.EXITED
     return _update(
         state,
         event,
