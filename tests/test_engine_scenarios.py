@@ -247,6 +247,7 @@ SCENARIOS = [
         never=[ev(T.TASK_BLOCKED, "api")],
         final={"migrate": Status.STOPPED, "api": Status.RUNNING},
     ),
+    # Issue 12 item 1: the job's success used to restart a dependent that started beside it.
     Scenario(
         name="a service beside its migration job starts once and is not restarted",
         yaml="""
@@ -261,8 +262,8 @@ SCENARIOS = [
         ],
         never=[ev(T.TASK_STARTING, "api", run=2), ev(T.TASK_STOPPING, "api")],
         final={"migrate": Status.SUCCEEDED, "api": Status.RUNNING},
-        bug="issue 12 item 1: a job's success restarts a dependent that started beside it",
     ),
+    # Issue 12 item 1: the dependent job used to run twice.
     Scenario(
         name="a job depending on a job that ran once runs once",
         yaml="""
@@ -278,8 +279,8 @@ SCENARIOS = [
         ],
         never=[ev(T.TASK_STARTING, "p1", run=2)],
         final={"p1": Status.SUCCEEDED, "p2": Status.SUCCEEDED},
-        bug="issue 12 item 1: a job's success restarts a dependent job that started beside it",
     ),
+    # Issue 12 item 5: a restart after the limit used to fail at the next exit.
     Scenario(
         name="a restart command after the restart limit clears the counter",
         yaml="""
@@ -303,7 +304,6 @@ SCENARIOS = [
             ev(T.TASK_FAILED, "svc", reason=Contains("restarted 1 times"), at=(2.1, 3.0)),
         ],
         final={"svc": Status.FAILED},
-        bug="issue 12 item 5: restart after 'restarted N times within W' fails at once",
     ),
     Scenario(
         name="a start command after the restart limit clears the counter",
@@ -325,8 +325,10 @@ SCENARIOS = [
             ev(T.TASK_BACKOFF, "svc", at=2.05),
             ev(T.TASK_STARTING, "svc", run=4, at=(2.1, 3.0)),
         ],
+        # Engine.execute answers "start" before it resets the restart budget.
         bug="issue 12 item 5: start after 'restarted N times within W' fails at once",
     ),
+    # Issue 12 item 6: a limit reached through clean exits used to end failed.
     Scenario(
         name="a job reaching max_restarts through clean exits succeeds",
         yaml="""
@@ -344,7 +346,6 @@ SCENARIOS = [
         ],
         never=[ev(T.TASK_FAILED, "job"), ev(T.TASK_STARTING, "job", run=3)],
         final={"job": Status.SUCCEEDED},
-        bug="issue 12 item 6: a limit reached through clean exits ends failed",
     ),
     Scenario(
         name="success_exit_codes add to 0: exit 130 succeeds",
@@ -353,13 +354,13 @@ SCENARIOS = [
         expected=[ev(T.TASK_EXITED, "job", code=130, success=True, at=0.05)],
         final={"job": Status.SUCCEEDED},
     ),
+    # Issue 12 item 7: success_exit_codes: [130] used to make exit 0 a failure.
     Scenario(
         name="success_exit_codes add to 0: exit 0 still succeeds",
         yaml="tasks: {job: {cmd: x, kind: job, success_exit_codes: [130]}}",
         scripts={"job": [Run(exit_at=0.05, code=0)]},
         expected=[ev(T.TASK_EXITED, "job", code=0, success=True, at=0.05)],
         final={"job": Status.SUCCEEDED},
-        bug="issue 12 item 7: success_exit_codes: [130] makes exit 0 a failure",
     ),
 ]
 
