@@ -30,6 +30,9 @@ CASES: list[tuple[str, int, int, str]] = [
     ("tasks-list.yaml", 2, 3, "tasks: expected a mapping, got a list"),
     ("task-not-mapping.yaml", 2, 8, "tasks.api: expected a mapping, got 'make run'"),
     ("exit-codes-not-list.yaml", 5, 25, "success_exit_codes: expected a list, got '0'"),
+    # Exit statuses are 0-255 (issue 12 item 7: [256] and [-1] passed validation)
+    ("exit-code-256.yaml", 5, 29, "success_exit_codes[1]: must be at most 255, got 256"),
+    ("exit-code-negative.yaml", 5, 26, "success_exit_codes[0]: must be at least 0, got -1"),
     ("ssh-port-not-number.yaml", 4, 30, "ssh.port: expected an integer, got 'twenty-two'"),
     ("bool-yes.yaml", 4, 16, "tasks.api.autostart: expected true or false, got 'yes'"),
     ("bool-off.yaml", 5, 24, "default_ignores: expected true or false, got 'off'"),

@@ -209,7 +209,7 @@ def test_json_output_has_the_documented_stable_structure() -> None:
         "to": "api",
         "kind": "dependency",
         "condition": "healthy",
-        "on_restart": "restart",
+        "on_restart": "ignore",  # unset: a restarted service does not restart dependents
         "on_failure": "ignore",
     }
     assert by_kind["trigger"][2] == {

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _dependency_label(edge: Edge) -> str:
     parts = [edge.condition or "started"]
-    if edge.on_restart not in (None, "restart"):
+    if edge.on_restart_set:
         parts.append(f"on_restart={edge.on_restart}")
     if edge.on_failure not in (None, "ignore"):
         parts.append(f"on_failure={edge.on_failure}")

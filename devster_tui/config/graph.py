@@ -40,6 +40,8 @@ class Edge:
     """Dependency edges: what the dependency must reach (``started``, ``healthy`` ...)."""
     on_restart: str | None = None
     """Dependency edges: what a restart of the dependency does to the dependent."""
+    on_restart_set: bool = False
+    """Dependency edges: whether ``on_restart`` was written (else it follows the kind)."""
     on_failure: str | None = None
     """Dependency edges: what a failure of the dependency does to the dependent."""
     observer_kind: str | None = None
@@ -120,7 +122,8 @@ class TaskGraph:
                         name,
                         "dependency",
                         condition=spec.condition,
-                        on_restart=spec.on_restart,
+                        on_restart=spec.restart_rule(project.tasks[dep].kind),
+                        on_restart_set=spec.on_restart is not None,
                         on_failure=spec.on_failure,
                     )
                 )

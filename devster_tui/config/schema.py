@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from pydantic.config import JsonDict
 
 Port = Annotated[Int, Field(ge=1, le=65535)]
+ExitCode = Annotated[Int, Field(ge=0, le=255)]
+"""A process exit status: 0-255 is all a POSIX parent can see."""
 """A TCP port, 1-65535."""
 
 Name = Annotated[Text, Field(min_length=1)]
@@ -350,6 +352,18 @@ Condition = Literal["started", "healthy", "log_ready", "completed", "succeeded"]
 Rule = Literal["restart", "stop", "ignore"]
 
 
+def default_on_restart(rule: Rule | None, dependency_kind: str) -> Rule:
+    """``on_restart`` as set, else by the dependency's kind (``job``: restart, else ignore).
+
+    Why by kind: a rebuilt artifact must reach what uses it, while users of docker
+    compose, Tilt and process-compose do not expect a restarted service to restart its
+    dependents (a rebuilt api restarting the front-end surprised them).
+    """
+    if rule is not None:
+        return rule
+    return "restart" if dependency_kind == "job" else "ignore"
+
+
 class Dependency(_Model):
     """How a task depends on another one."""
 
@@ -361,8 +375,16 @@ class Dependency(_Model):
     timeout: Duration | None = None
     """How long to wait for the condition before the dependent is blocked (default: no
     limit for jobs' completion, 5m otherwise)."""
-    on_restart: Rule = "restart"
-    """What happens to the dependent when the dependency restarts (or a job re-runs)."""
+    on_restart: Rule | None = None
+    """What happens to the dependent when the dependency runs again: ``restart``, ``stop``
+    or ``ignore``.  Unset, it follows the dependency's kind: a job that ran again (a
+    rebuild) restarts its dependents once it has succeeded; a restarted service does not
+    restart its dependents (as in docker compose, Tilt and process-compose)."""
+
+    def restart_rule(self, dependency_kind: str) -> Rule:
+        """The effective ``on_restart`` rule for a dependency of ``dependency_kind``."""
+        return default_on_restart(self.on_restart, dependency_kind)
+
     on_failure: Rule = "ignore"
     """What happens to the dependent when the dependency fails."""
 
@@ -589,8 +611,9 @@ class Task(_Model):
     """Tasks this one needs, with conditions and rules (a list means ``started``)."""
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
     """Restart policy (or just its name, ``restart: on-failure``)."""
-    success_exit_codes: list[Int] = Field(default_factory=lambda: [0])
-    """Exit codes that count as success."""
+    success_exit_codes: list[ExitCode] = Field(default_factory=list)
+    """Exit codes that count as success besides 0, which always does (e.g. ``[130]`` for
+    a program that ends with 130 on SIGINT); each 0-255."""
     health: HealthCheck | None = None
     """Readiness check: decides ``healthy`` for dependents."""
     liveness: HealthCheck | None = None

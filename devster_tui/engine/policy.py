@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
-from devster_tui.config.schema import Backoff, RestartPolicy, Rule
+from devster_tui.config.schema import Backoff, RestartPolicy, Rule, default_on_restart
 from devster_tui.state.model import Status, TaskState
 
 DEFAULT_DEPENDENCY_TIMEOUT = 300.0
@@ -407,19 +407,6 @@ DependencyEvent = Literal["started", "succeeded", "failed"]
 DependentAction = Literal["restart", "stop", "none"]
 
 
-def on_restart_rule(rule: Rule | None, dependency_kind: str) -> Rule:
-    """The effective ``on_restart`` rule of a dependency edge.
-
-    Unset, it follows the dependency's kind: a job that ran again (a rebuild) restarts
-    its dependents so they pick up what it made; a service that restarted does not
-    restart its dependents (docker compose, Tilt and process-compose do not either, and
-    users porting from them were surprised when a restarted api restarted the front-end).
-    """
-    if rule is not None:
-        return rule
-    return "restart" if dependency_kind == "job" else "ignore"
-
-
 def on_dependency_event(
     *,
     event: DependencyEvent,
@@ -460,7 +447,7 @@ def on_dependency_event(
         return "none"
     if run <= seen_run:
         return "none"
-    rule = on_restart_rule(on_restart, dependency_kind)
+    rule = default_on_restart(on_restart, dependency_kind)
     return "none" if rule == "ignore" else rule
 
 

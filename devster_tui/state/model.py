@@ -68,7 +68,7 @@ class ExitInfo:
     signal: str | None
     """Terminating signal name, or None."""
     success: bool
-    """Whether the exit counts as success (code in success_exit_codes)."""
+    """Whether the exit counts as success (exit 0, or a code in success_exit_codes)."""
     wall: float
     """When it ended (UNIX time)."""
     duration: float
