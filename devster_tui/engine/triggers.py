@@ -19,11 +19,11 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from devster_tui.config.schema import Observer
+from devster_tui.engine.policy import TriggerSource, on_trigger
 from devster_tui.state.events import Event, T
-from devster_tui.state.model import Status
 
 if TYPE_CHECKING:
-    from devster_tui.engine.supervisor import Engine
+    from devster_tui.engine.protocols import EngineCore
     from devster_tui.watch.files import Burst, FileWatcher
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class TriggerHub:
     """Runs the observers of one engine and routes their firings to tasks."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineCore) -> None:
         """Map each observer to the active tasks it triggers; nothing runs until :meth:`start`.
 
         Args:
@@ -143,7 +143,7 @@ class TriggerHub:
 
     # ------------------------------------------------------------------ firing
 
-    def fire(self, observer: str, detail: str, kind: str) -> None:
+    def fire(self, observer: str, detail: str, kind: TriggerSource) -> None:
         """Observer ``observer`` fired: act on each task it triggers.
 
         Args:
@@ -156,7 +156,7 @@ class TriggerHub:
         for task in self.targets.get(observer, ()):
             self.fire_task(task, observer, detail, kind)
 
-    def fire_task(self, name: str, observer: str, detail: str, kind: str) -> None:
+    def fire_task(self, name: str, observer: str, detail: str, kind: TriggerSource) -> None:
         """One trigger reaching one task (see the module docstring for the rules)."""
         engine = self._engine
         if engine.stopping or name not in engine.tasks:
@@ -164,13 +164,23 @@ class TriggerHub:
         if engine.explicit_selection and name not in engine.selected:
             return
         state = engine.store.state.tasks.get(name)
-        if state is None or state.status is Status.STOPPED:
-            return
-        if kind == "files" and not state.watching:
+        if state is None:
             return
         store = engine.store
         task = engine.tasks[name]
-        if task.trigger_mode == "manual" and kind != "manual":
+        runner = engine.runner(name)
+        action = on_trigger(
+            source=kind,
+            status=state.status,
+            kind=task.kind,
+            live=runner.live,
+            active=runner.active,
+            manual_mode=task.trigger_mode == "manual",
+            watching=state.watching,
+        )
+        if action == "ignore":
+            return
+        if action == "pending":
             store.dispatch(
                 T.TASK_PENDING,
                 name,
@@ -178,17 +188,13 @@ class TriggerHub:
                 detail=f"{detail}; waiting for you to trigger it",
             )
             return
-        runner = engine.runner(name)
         store.dispatch(T.TASK_TRIGGERED, name, trigger=observer, detail=detail)
-        if runner.live:
-            if task.kind == "job":
-                runner.follow_up = "trigger"
-                store.dispatch(
-                    T.TASK_PENDING, name, trigger=observer, detail="queued: runs again next"
-                )
-            else:
-                engine.spawn(runner.restart("trigger"))
-        elif not runner.active:
+        if action == "queue":
+            runner.follow_up = "trigger"
+            store.dispatch(T.TASK_PENDING, name, trigger=observer, detail="queued: runs again next")
+        elif action == "restart":
+            engine.spawn(runner.restart("trigger"), f"trigger restart of {name}")
+        else:
             engine.start_with_dependencies([name], "trigger")
 
     # ------------------------------------------------------------------ events
