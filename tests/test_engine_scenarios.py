@@ -325,8 +325,6 @@ SCENARIOS = [
             ev(T.TASK_BACKOFF, "svc", at=2.05),
             ev(T.TASK_STARTING, "svc", run=4, at=(2.1, 3.0)),
         ],
-        # Engine.execute answers "start" before it resets the restart budget.
-        bug="issue 12 item 5: start after 'restarted N times within W' fails at once",
     ),
     # Issue 12 item 6: a limit reached through clean exits used to end failed.
     Scenario(

@@ -527,12 +527,11 @@ class Engine:
             self.store.dispatch(
                 T.COMMAND, name, action=action, by=command.by, confirmed=command.confirmed
             )
+            if resets_restart_budget(action):
+                self._runners[name].reset_restart_budget()
         if action == "start":
             started = self._start_with_dependencies(command.tasks)
             return CommandResult(True, f"started {', '.join(started)}" if started else "running")
-        if resets_restart_budget(action):
-            for name in command.tasks:
-                self._runners[name].reset_restart_budget()
         if action == "stop":
             return await self._stop(command)
         if action == "approve":
