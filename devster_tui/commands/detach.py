@@ -47,7 +47,10 @@ def add_detach_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _child_argv(args: argparse.Namespace, loaded: LoadedProject) -> list[str]:
-    argv = [sys.executable, "-m", "devster_tui", "up", "--no-tui", "-f", str(loaded.file)]
+    argv = [sys.executable, "-m", "devster_tui", "up", "--no-tui", "--background-engine"]
+    argv += ["-f", str(loaded.file)]
+    if args.no_deps:
+        argv.append("--no-deps")
     for profile in args.profile:
         argv += ["--profile", profile]
     if args.api_port is not None:

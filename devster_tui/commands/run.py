@@ -3,7 +3,10 @@ their result — the way to gate tests in scripts and CI.
 
 Exit status:
   0    every named job succeeded
-  1    a named job failed, timed out, or was blocked by a dependency
+  N    the first named job that failed exited with N (its own code); a one-line summary
+       of what failed ends the output (on stderr)
+  1    a named job failed without a code of its own: it timed out, could not start, was
+       killed by a signal or was blocked by a dependency
   2    the project file is missing or invalid, a task does not exist, or a named task is a
        service (services never finish; use ``devster up``)
   130  stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM

@@ -21,7 +21,10 @@ from devster_tui.commands.options import add_config_options, load_from_args
 if TYPE_CHECKING:
     from devster_tui.api.paths import EngineLock
     from devster_tui.config.loader import LoadedProject
+    from devster_tui.engine.policy import EngineMode
     from devster_tui.engine.supervisor import Engine
+    from devster_tui.state.events import Event
+    from devster_tui.state.model import EngineState
 
 EXIT_CONFIG = 2
 
@@ -35,6 +38,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="print 'task | line' output and status lines instead of opening the TUI "
         "(the default when stdout is not a terminal)",
     )
+    parser.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="with --no-tui: end once no task runs, even if file, interval or log "
+        "observers or manual gates could start one again",
+    )
+    parser.add_argument(
+        "--exit-on-failure",
+        action="store_true",
+        help="with --no-tui: stop everything when a task fails and exit with its code",
+    )
+    parser.add_argument(
+        "--no-deps",
+        action="store_true",
+        help="start the named tasks without their dependencies",
+    )
+    # The engine `up -d` starts in the background: it stays until `devster down`.
+    parser.add_argument("--background-engine", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "tasks",
         nargs="*",
@@ -62,19 +83,82 @@ def unknown_tasks(loaded: LoadedProject, names: Sequence[str]) -> list[str]:
     return [name for name in names if name not in loaded.project.tasks]
 
 
+class Failures:
+    """The tasks that failed, in the order they failed, with the exit code each stands for.
+
+    One record for ``up --exit-on-failure`` (stop at the first) and ``devster run`` (exit
+    with the first failed job's own code, then a one-line summary).
+    """
+
+    def __init__(self, engine: Engine, names: Sequence[str] | None = None) -> None:
+        """Watch ``engine``'s tasks (only ``names`` when given)."""
+        from devster_tui.state.events import T
+
+        self._names = None if names is None else frozenset(names)
+        self._failing = frozenset({T.TASK_FAILED, T.TASK_SPAWN_FAILED, T.TASK_BLOCKED})
+        self._exited = T.TASK_EXITED
+        self.order: list[str] = []
+        """Failed task names, first failure first."""
+        self.codes: dict[str, int] = {}
+        """Task -> the exit code it stands for (its own non-zero code, else 1)."""
+        self.first = asyncio.Event()
+        """Set at the first failure."""
+        self.unsubscribe = engine.store.subscribe(self._on_event)
+
+    def _on_event(self, event: Event, state: EngineState) -> None:
+        name = event.task
+        if name is None or name in self.codes:
+            return
+        if self._names is not None and name not in self._names:
+            return
+        failed = event.type in self._failing or (
+            event.type == self._exited
+            and event.data.get("next") == "exited"
+            and not event.data.get("success")
+        )
+        if not failed:
+            return
+        task = state.tasks.get(name)
+        last = task.last_exit if task is not None else None
+        own = last.code if last is not None and task is not None and last.run == task.run else None
+        self.codes[name] = own if own not in (None, 0) else 1
+        self.order.append(name)
+        self.first.set()
+
+    def summary(self, engine: Engine) -> str:
+        """``failed: unit (exit 3); e2e (blocked: dependency unit failed: exit 3)``."""
+        from devster_tui.state.model import Status
+
+        state = engine.store.state.tasks
+        parts = []
+        for name in self.order:
+            task = state.get(name)
+            why = task.reason if task is not None and task.reason else "failed"
+            if task is not None and task.status is Status.BLOCKED:
+                why = f"blocked: {why}"
+            parts.append(f"{name} ({why})")
+        return "failed: " + "; ".join(parts)
+
+
 async def supervise_headless(
     engine: Engine,
     selection: Sequence[str],
     *,
     until: Sequence[str] | None = None,
+    mode: EngineMode = "headless",
+    exit_on_failure: bool = False,
+    with_dependencies: bool = True,
 ) -> int:
-    """Start ``selection``, print everything until the end, and stop.
+    """Start ``selection``, print everything until the engine is done, and stop.
 
     Args:
         engine: A fresh engine.
         selection: Tasks to start (with their dependencies); empty for autostart tasks.
-        until: Stop the engine once these tasks' lifecycles end (``devster run``); None
-            waits for every task (``devster up``).
+        until: Stop the engine once these tasks' lifecycles end (``devster run``), and
+            exit with the first failed one's own code; None follows ``mode``.
+        mode: When the engine ends on its own (docs/lifecycle.md, the lifetime table).
+        exit_on_failure: Stop everything at the first failure; exit with its code.
+        with_dependencies: False for ``up --no-deps``.
 
     Returns:
         The exit status.
@@ -92,23 +176,37 @@ async def supervise_headless(
     )
     printing = asyncio.create_task(printer.run())
     remove_handlers = engine.install_signal_handlers()
+    failures = Failures(engine, until)
+    summary = None
     try:
-        await engine.start(selection)
-        if until is None:
-            await engine.wait_finished()
-            code = await engine.shutdown(reason="finished")
-        else:
-            await engine.wait_tasks(until)
-            result = engine.exit_code(until)
-            code = await engine.shutdown(reason="finished")
-            if engine.interrupted is None:
-                code = result
+        await engine.start(selection, with_dependencies=with_dependencies)
+        done = asyncio.ensure_future(
+            engine.wait_tasks(until) if until is not None else engine.wait_done(mode)
+        )
+        failed = asyncio.ensure_future(failures.first.wait())
+        waits = {done, failed} if exit_on_failure else {done}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
+            failed.cancel()
+        stopped_at_failure = exit_on_failure and failures.first.is_set()
+        code = await engine.shutdown(reason="failure" if stopped_at_failure else "finished")
+        if engine.interrupted is None and (until is not None or stopped_at_failure):
+            code = failures.codes[failures.order[0]] if failures.order else 0
+            if until is not None and not failures.order:
+                code = engine.exit_code(until)
+        if failures.order and until is not None:
+            summary = f"devster run: {failures.summary(engine)}\n"
     finally:
+        failures.unsubscribe()
         remove_handlers()
         await printer.aclose()
         printing.cancel()
         await asyncio.gather(printing, return_exceptions=True)
         await engine.close()
+    if summary is not None:
+        sys.stderr.write(summary)
     return code
 
 
@@ -201,8 +299,22 @@ def _run_engine(args: argparse.Namespace, loaded: LoadedProject, lock: EngineLoc
         remove_handlers = engine.install_signal_handlers()
         try:
             async with hosted(engine, lock, args):
-                return await supervise_headless(engine, list(args.tasks))
+                return await supervise_headless(
+                    engine,
+                    list(args.tasks),
+                    mode=headless_mode(args),
+                    exit_on_failure=args.exit_on_failure,
+                    with_dependencies=not args.no_deps,
+                )
         finally:
             remove_handlers()
 
     return asyncio.run(main())
+
+
+def headless_mode(args: argparse.Namespace) -> EngineMode:
+    """The lifetime of a headless engine: ``up -d``'s stays, ``--exit-when-done`` ends
+    when nothing runs, plain ``--no-tui`` also waits for observers that can start tasks."""
+    if args.background_engine:
+        return "detached"
+    return "exit_when_done" if args.exit_when_done else "headless"

@@ -182,6 +182,8 @@ class TaskRunner:
         """A start reason queued while a run was live: one more run follows it."""
         self.stdin_pipe = False
         """Spawn with a stdin pipe (the task reads another task, a file or the console)."""
+        self.ignore_dependencies = False
+        """Start without waiting for the dependencies (``devster up --no-deps``)."""
         self.seen_runs: dict[str, int] = {}
         """Each dependency's run number when this task's current run started: a
         dependency's restart counts only for a newer run (see ``on_dependency_event``)."""
@@ -330,7 +332,7 @@ class TaskRunner:
 
     async def _wait_dependencies(self) -> bool:
         """Wait until every dependency meets its condition; False (and blocked) if it cannot."""
-        if not self._deps:
+        if not self._deps or self.ignore_dependencies:
             return True
         self._phase = "waiting"
         store = self._ctx.store

@@ -29,7 +29,13 @@ from devster_tui.engine.dependencies import DependencyRules
 from devster_tui.engine.gates import Gates
 from devster_tui.engine.masking import task_config
 from devster_tui.engine.pipes import PipeManager, wants_pipe
-from devster_tui.engine.policy import StopReason, on_stop_command, resets_restart_budget
+from devster_tui.engine.policy import (
+    EngineMode,
+    StopReason,
+    engine_done,
+    on_stop_command,
+    resets_restart_budget,
+)
 from devster_tui.engine.runner import RunnerContext, StateWaiter, TaskRunner
 from devster_tui.engine.triggers import TriggerHub
 from devster_tui.executors.base import Executor
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
     from devster_tui.config.loader import LoadedProject
     from devster_tui.engine.fanout import LayerRouter
     from devster_tui.engine.procs import ProcRegistry
+    from devster_tui.executors.contain import KillNotice
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +170,21 @@ class Engine:
             from devster_tui.executors.local import LocalExecutor
 
             self._registry = ProcRegistry(self.state_dir)
-            self._executor = LocalExecutor(listener=self._registry)
+            self._executor = LocalExecutor(listener=self._registry, on_kill=self._process_killed)
         return self._executor
+
+    def _process_killed(self, notice: KillNotice) -> None:
+        """The local executor SIGKILLed a process or ended an escapee: a ``task.killed``."""
+        name, _, part = notice.task.partition(":")
+        self.store.dispatch(
+            T.TASK_KILLED,
+            name if name in self.tasks else None,
+            pid=notice.pid,
+            name=notice.name,
+            signal=_signal.Signals(notice.signal).name,
+            why=notice.why,
+            process=part or "task",
+        )
 
     def _layered(self, local: Executor) -> Executor:
         """Route tasks that run through layers (docker, ssh) to their own executors."""
@@ -237,13 +257,15 @@ class Engine:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, selection: Sequence[str] = ()) -> None:
+    async def start(self, selection: Sequence[str] = (), *, with_dependencies: bool = True) -> None:
         """Clean up orphans, announce the tasks and start the selection.
 
         Args:
             selection: Task names to start with what they depend on (empty: every task
                 with ``autostart`` and what they depend on; a task behind a manual gate
                 waits at its gate, and naming it in ``selection`` approves the gate once).
+            with_dependencies: False (``up --no-deps``): start only ``selection``, without
+                its dependencies and without waiting for their conditions.
 
         Raises:
             KeyError: for a task name that is not defined (or not active in the profiles).
@@ -265,7 +287,11 @@ class Engine:
         if self._shutting_down:
             return
         for orphan in orphans:
+            from devster_tui.executors.contain import KillNotice
+
             self.store.dispatch(T.ORPHAN_KILLED, orphan.task, pid=orphan.pid, pgid=orphan.pgid)
+            for pid in orphan.killed:
+                self._process_killed(KillNotice(orphan.task, pid, "", _signal.SIGKILL, "orphan"))
         project = self.loaded.project
         self.store.dispatch(
             T.ENGINE_STARTED,
@@ -284,7 +310,12 @@ class Engine:
         for name in selection:
             self.gates.grant(name)  # naming a gated task on the command line approves it once
         roots = list(selection) or [n for n, t in self.tasks.items() if t.autostart]
-        self.selected = [n for n in self.graph.closure(roots) if n in self.tasks]
+        if with_dependencies or not selection:
+            self.selected = [n for n in self.graph.closure(roots) if n in self.tasks]
+        else:
+            self.selected = list(dict.fromkeys(selection))
+            for name in self.selected:
+                self._runners[name].ignore_dependencies = True
         self.pipes.start()
         self.triggers.start()
         for name in self.selected:
@@ -306,6 +337,46 @@ class Engine:
     async def wait_finished(self) -> None:
         """Wait until no task lifecycle is active."""
         await self.wait_tasks(list(self._runners))
+
+    def can_be_started(self) -> bool:
+        """Whether an armed observer can still start a task on its own.
+
+        File and interval observers and manual gates can, while a task they trigger is
+        not stopped by the user (and, when the user named tasks, is one of those); a
+        log observer can while the task it reads is active.  Task-finished observers
+        need another task to run, so they keep nothing up by themselves.
+        """
+        state = self.store.state.tasks
+        for observer, targets in self.triggers.targets.items():
+            spec = self.triggers.observers[observer]
+            if spec.kind == "task":
+                continue
+            if spec.log is not None:
+                source = self._runners.get(spec.log.task)
+                if source is None or not source.active:
+                    continue
+            for name in targets:
+                if self.explicit_selection and name not in self.selected:
+                    continue
+                task = state.get(name)
+                if task is not None and task.status is not Status.STOPPED:
+                    return True
+        return False
+
+    async def wait_done(self, mode: EngineMode) -> None:
+        """Wait until the engine should end on its own (see :func:`policy.engine_done`),
+        or until a shutdown begins (a signal, ``devster down``)."""
+        while not self._shutting_down and not engine_done(
+            mode, any_active=not self.finished, can_be_started=self.can_be_started()
+        ):
+            self._settled.clear()
+            changed = asyncio.ensure_future(self._waiter.changed())
+            settled = asyncio.ensure_future(self._settled.wait())
+            try:
+                await asyncio.wait({changed, settled}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+                settled.cancel()
 
     async def wait_tasks(self, names: Sequence[str]) -> None:
         """Wait until the lifecycles of ``names`` have all ended."""
