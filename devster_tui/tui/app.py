@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -22,6 +21,7 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -138,6 +138,24 @@ class CockpitApp(App[int]):
         self._freeze_heap = freeze_heap
         self.on_stop_requested: Callable[[], None] | None = None
         """Called when the user quits (``run_cockpit`` arms its stall watchdog here)."""
+        self.on_terminal_lost: Callable[[], None] | None = None
+        """Called when the terminal is gone (default: leave the cockpit, exit code 0)."""
+
+    # ------------------------------------------------------------------ terminal
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, made to survive its terminal closing (see
+        :mod:`devster_tui.tui.terminal`); a driver chosen by the environment is kept."""
+        from devster_tui.tui.terminal import driver_for
+
+        return driver_for(super().get_driver_class())
+
+    def terminal_lost(self) -> None:
+        """The terminal went away (the driver saw EIO): as if it had sent SIGHUP."""
+        if self.on_terminal_lost is not None:
+            self.on_terminal_lost()
+        else:
+            self.exit(0)
 
     # ------------------------------------------------------------------ layout
 
@@ -623,20 +641,32 @@ async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
     """Run the cockpit over ``engine`` inside the running loop, then stop the tasks.
 
     Starts the engine (``engine.start(selection)``) unless it already runs, runs the app,
-    and on quit, SIGTERM, SIGHUP or an exception sends ``Command("shutdown")`` like the
-    headless Ctrl-C and waits for the engine to finish.  Textual restores the terminal
-    (alternate screen, mouse reporting) before the shutdown starts.
+    and on quit, SIGTERM, SIGHUP, a terminal that went away or an exception sends
+    ``Command("shutdown")`` like the headless Ctrl-C and waits for the engine to finish.
+    Textual restores the terminal (alternate screen, mouse reporting) before the shutdown
+    starts.  During the shutdown the engine's own signal handlers are in place (a further
+    SIGINT/SIGTERM kills at once, a further SIGHUP changes nothing).
+
+    Returns:
+        The exit code: after a signal (a lost terminal counts as SIGHUP) the engine's, which
+        maps the signal like headless (129, 143); otherwise the app's (0 after ``q``).
     """
     app = CockpitApp(engine.store, engine.output, engine, title="devster", freeze_heap=True)
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     watchdog = StallWatchdog(loop)
     app.on_stop_requested = lambda: watchdog.arm(1)
+    stopped_by: list[int] = []
 
     def on_signal(signum: int) -> None:
+        # A signal that arrives once the engine stops anyway (``devster down`` closes the
+        # cockpit with a SIGTERM) did not stop it.
+        if not stopped_by and not getattr(engine, "stopping", False):
+            stopped_by.append(signum)
         watchdog.arm(128 + signum)
         app.exit(0)
 
+    app.on_terminal_lost = lambda: on_signal(signal.SIGHUP)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         try:
             loop.add_signal_handler(signum, on_signal, int(signum))
@@ -655,17 +685,48 @@ async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
     finally:
         if probe is not None:
             await probe.aclose()
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-        sys.stderr.write("devster: stopping tasks…\n")
+        await _stop_engine(engine, loop, installed, stopped_by[0] if stopped_by else None)
+        watchdog.disarm()
+    if stopped_by:
+        stopped = getattr(engine.store.state, "exit_code", None)
+        code = stopped if isinstance(stopped, int) else 128 + stopped_by[0]
+    elif app.return_code not in (None, 0):
+        code = app.return_code
+    return code
+
+
+async def _stop_engine(
+    engine: Any,
+    loop: asyncio.AbstractEventLoop,
+    cockpit_signals: Sequence[signal.Signals],
+    signum: int | None,
+) -> None:
+    """Stop ``engine`` after the cockpit closed (``signum``: the signal that closed it)."""
+    from devster_tui.tui.terminal import tell
+
+    install = getattr(engine, "install_signal_handlers", None)
+    # The engine's handlers replace the cockpit's in place: no moment without one, when a
+    # second SIGHUP (a closing terminal window can send two) would kill devster outright.
+    remove: Callable[[], None] | None = None
+    if callable(install):
+        try:
+            remove = install()
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            remove = None
+    if remove is None:
+        for each in cockpit_signals:
+            loop.remove_signal_handler(each)
+    if signum is not None and getattr(engine, "interrupted", False) is None:
+        engine.interrupted = signum  # the engine maps it to the exit code (129, 143)
+    try:
+        tell("devster: stopping tasks…\n")
         await engine.execute(Command("shutdown", by="tui"))
         wait = getattr(engine, "wait_finished", None)
         if callable(wait):
             await wait()
-        watchdog.disarm()
-    if app.return_code not in (None, 0):
-        code = app.return_code
-    return code
+    finally:
+        if remove is not None:
+            remove()
 
 
 def run_cockpit(engine: Any, selection: Sequence[str] = ()) -> int:

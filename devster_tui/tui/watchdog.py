@@ -1,12 +1,14 @@
 """A last resort for a wedged shutdown: exit hard when the event loop stops turning.
 
 Why: a stop request (SIGTERM, SIGHUP, quit) is carried out on the event loop.  If the loop
-itself is stuck (seen once: Textual's output thread and its driver deadlocked while the
-terminal disappeared), no handler ever runs again and devster would sit there with its tasks
-alive, ignoring every further signal.  Once a stop has been requested, this watchdog thread
-watches a heartbeat the loop updates; when the loop has not turned for ``stall`` seconds it
-ends the process with ``os._exit``.  The guard process then sees devster gone and kills every
-task group, so nothing is left behind (see ``devster_tui.executors.guard``).
+itself is stuck, no handler ever runs again and devster would sit there with its tasks
+alive, ignoring every further signal.  That happened when the terminal disappeared: Textual's
+output thread died on EIO and the loop blocked on its full queue.  The cockpit's terminal
+driver (:mod:`devster_tui.tui.terminal`) now turns a vanished terminal into a graceful stop;
+this watchdog stays as the last resort for any other wedge.  Once a stop has been requested,
+its thread watches a heartbeat the loop updates; when the loop has not turned for ``stall``
+seconds it ends the process with ``os._exit``.  The guard process then sees devster gone and
+kills every task group, so nothing is left behind (see ``devster_tui.executors.guard``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import ClassVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.driver import Driver
 from textual.widgets import Input, Label, Static
 
 
@@ -37,6 +38,13 @@ class SecretPromptApp(App[dict[str, str] | None]):
         super().__init__()
         self.requests = list(requests)
         """What to ask, in order."""
+
+    def get_driver_class(self) -> type[Driver]:
+        """The cockpit's driver: drawn on the terminal when stderr is redirected, and a
+        closed terminal ends the prompt instead of wedging it."""
+        from devster_tui.tui.terminal import driver_for
+
+        return driver_for(super().get_driver_class())
 
     def compose(self) -> ComposeResult:
         """A title, one masked input per secret, and a hint line."""
