@@ -10,8 +10,14 @@ glibc's (or musl's) ``posix_spawn`` is called through ``ctypes`` with ``SETSID``
 ``addclosefrom_np`` file actions: one ``vfork``-style clone per task, and exec failures
 (``ENOENT``, ``EACCES``) come back as the return value instead of a fake exit 127.
 A child's exit is watched with a pidfd on the event loop (no watcher threads); output is
-read from non-blocking pipes with ``add_reader`` and handed on as raw chunks.  A guard
-process (:mod:`devster_tui.executors.guard`) kills every group when devster dies.
+read from non-blocking pipes with ``add_reader`` and handed on as raw chunks.
+
+No process outlives its task: with cgroup v2 each run is spawned into a cgroup of its own
+(:mod:`devster_tui.executors.cgroup`), so ``setsid`` and double forks cannot get out of it;
+without, the engine is a child subreaper and finds escapees in ``/proc``
+(:mod:`devster_tui.executors.contain`).  A guard process
+(:mod:`devster_tui.executors.guard`) ends all of it when devster dies, ``kill -9``
+included, and every SIGKILL devster sends is reported as a :class:`KillNotice`.
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from devster_tui.executors import guard as _guard
 from devster_tui.executors.base import EofSink, ExitStatus, OutputSink, ProcessSpec, SpawnError
 from devster_tui.executors.base import Stream as _Stream
+from devster_tui.executors.cgroup import CgroupTree, RunCgroup
+from devster_tui.executors.contain import KillNotice, KillSink, RunScope, reap_adopted
+from devster_tui.executors.contain import set_subreaper as _set_subreaper
+
+__all__ = ["GroupListener", "KillNotice", "KillSink", "LocalExecutor", "LocalProcess"]
 
 READ_SIZE = 256 * 1024
 """Bytes asked for per read of a task's stdout/stderr pipe."""
@@ -61,13 +72,20 @@ _POLL_MAX = 0.05
 _GIVE_UP = 5.0
 """Seconds of SIGKILL after which members that cannot be signalled are left alone."""
 
+_REAP_EVERY = 2.0
+"""Seconds between two looks for ended adopted escapees (fallback without cgroups only)."""
+
 
 class GroupListener(Protocol):
     """Told about every process group the executor starts and ends (e.g. the engine's
     record of live processes, used to clean up after a crash)."""
 
-    def group_started(self, task: str, pid: int, pgid: int) -> None:
-        """A group was spawned for ``task``."""
+    def group_started(self, task: str, pid: int, pgid: int, cgroup: str | None = None) -> None:
+        """A group was spawned for ``task`` (in the run cgroup ``cgroup``, if any)."""
+        ...
+
+    def cgroup_created(self, path: str) -> None:
+        """The engine's cgroup subtree was created (before anything is spawned into it)."""
         ...
 
     def group_ended(self, pid: int, pgid: int) -> None:
@@ -398,9 +416,14 @@ class _Guard:
         """True while the pipe to the guard is open."""
         return self._fd >= 0
 
-    def add(self, pgid: int, start: int | None) -> None:
-        """Record a new group."""
-        self._send(f"+{pgid} {'' if start is None else start}\n".encode())
+    def add(self, pgid: int, start: int | None, inode: int | None = None) -> None:
+        """Record a new group (and the inode of its stdout pipe)."""
+        tail = "" if inode is None else f" {inode}"
+        self._send(f"+{pgid} {'' if start is None else start}{tail}\n".encode())
+
+    def send(self, line: bytes) -> None:
+        """Send one protocol line (see :mod:`devster_tui.executors.guard`)."""
+        self._send(line)
 
     def remove(self, pgid: int) -> None:
         """Forget a group that has ended."""
@@ -414,7 +437,10 @@ class _Guard:
             return
         self._pending += line
         if not self._writing:
-            self._loop = asyncio.get_running_loop()
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._loop = None
             self._flush()
 
     def _flush(self) -> None:
@@ -465,7 +491,8 @@ class _Guard:
 
 
 class LocalProcess:
-    """A task running on this machine as the leader of its own session and process group."""
+    """A task running on this machine as the leader of its own session and process group
+    (and, with cgroup v2, the only way into its own cgroup)."""
 
     def __init__(
         self,
@@ -478,10 +505,13 @@ class LocalProcess:
         on_eof: EofSink,
         executor: LocalExecutor,
         drain_window: float,
+        scope: RunScope,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._spec = spec
         self._pid = pid
+        self._scope = scope
+        self._kill_why = "stop timeout"
         self._executor = executor
         self._on_output = on_output
         self._on_eof = on_eof
@@ -520,6 +550,16 @@ class LocalProcess:
         return self._pid
 
     @property
+    def cgroup(self) -> str | None:
+        """The run's cgroup directory (None without cgroup v2)."""
+        run = self._scope.cgroup
+        return None if run is None else str(run.path)
+
+    def escapees(self) -> dict[int, int]:
+        """Live processes of this run outside its process group (pid -> start time)."""
+        return self._scope.escapees()
+
+    @property
     def returncode(self) -> ExitStatus | None:
         """How the leader ended, once it has been reaped (output may still be draining)."""
         fut = self._watch.exited
@@ -534,8 +574,15 @@ class LocalProcess:
         return await asyncio.shield(self._finisher)
 
     def send_signal(self, signum: int) -> None:
-        """Send ``signum`` to the whole process group; a no-op once it has ended."""
-        if not self._finisher.done():
+        """Send ``signum`` to the whole process group; a no-op once it has ended.
+
+        SIGKILL goes to every process of the run, escapees included (a reported kill).
+        """
+        if self._finisher.done():
+            return
+        if signum == signal.SIGKILL:
+            self._signal_all(signum, "killed")
+        else:
             self._signal_group(signum)
 
     async def stop(self, signum: int, grace: float) -> ExitStatus:
@@ -547,10 +594,12 @@ class LocalProcess:
         if self._finisher.done():
             return self._finisher.result()
         self.stop_requested = True
+        if signum == signal.SIGKILL and grace <= 0:
+            self._kill_why = "killed"
         if self._terminator is None:
             self._terminator = self._loop.create_task(self._terminate(signum, grace))
         else:
-            self._signal_group(signum)
+            self._signal_all(signum, self._kill_why)
             self._kill_at = min(self._kill_at, self._loop.time() + max(grace, 0.0))
             if self._wake is not None and not self._wake.done():
                 self._wake.set_result(None)
@@ -681,23 +730,26 @@ class LocalProcess:
             self._close_stream(fd)
 
     def _signal_group(self, signum: int) -> None:
+        """``signum`` to the process group only (what a user's signal reaches)."""
         if self._group_gone:
             return
         try:
             os.killpg(self._pid, signum)
-        except ProcessLookupError:
-            if self._watch.exited.done():
-                self._group_gone = True
-        except PermissionError:
+        except (ProcessLookupError, PermissionError):
             pass
 
+    def _signal_all(self, signum: int, why: str) -> None:
+        """``signum`` to every process of the run: the group and its escapees."""
+        if not self._group_gone:
+            self._scope.signal(signum, why)
+
     def _group_alive(self) -> bool:
-        """True while a member of the group (other than an unreaped leader) may run."""
+        """True while a process of the run (other than an unreaped leader) may run."""
         if self._group_gone:
             return False
         if not self._watch.exited.done():
             return True
-        if _guard.group_exists(self._pid):
+        if self._scope.alive():
             return True
         self._group_gone = True
         return False
@@ -707,14 +759,14 @@ class LocalProcess:
         loop = self._loop
         exited = self._watch.exited
         self._kill_at = loop.time() + max(grace, 0.0)
-        self._signal_group(signum)
+        self._signal_all(signum, self._kill_why)
         pause = 0.001
         while self._group_alive():
             now = loop.time()
             if now >= self._kill_at + _GIVE_UP:
                 return  # members we may not signal (another user's): nothing more to do
             if now >= self._kill_at:
-                self._signal_group(signal.SIGKILL)
+                self._signal_all(signal.SIGKILL, self._kill_why)
                 timeout = pause
             elif exited.done():
                 timeout = min(pause, self._kill_at - now)
@@ -736,6 +788,8 @@ class LocalProcess:
     async def _finish(self) -> ExitStatus:
         try:
             status = await self._watch.exited
+            if self._terminator is None:
+                self._scope.escapees()  # fallback: find them while they can be attributed
             if self._terminator is None and self._group_alive():
                 self.stop_requested = True
                 self._terminator = self._loop.create_task(
@@ -761,6 +815,7 @@ class LocalProcess:
         if not self._group_alive():
             # Cancelled before the group ended (the loop is shutting down): the record
             # stays with the guard, which kills the group when the executor closes.
+            self._scope.close()
             self._executor._group_ended(self._pid)
 
 
@@ -777,6 +832,8 @@ class LocalExecutor:
         guard: bool = True,
         listener: GroupListener | None = None,
         drain_window: float = DRAIN_WINDOW,
+        cgroups: bool | None = None,
+        on_kill: KillSink | None = None,
     ) -> None:
         """Create the executor.
 
@@ -786,17 +843,32 @@ class LocalExecutor:
             listener: Told about each group started and ended (e.g.
                 :class:`devster_tui.engine.procs.ProcRegistry`).
             drain_window: Seconds to wait for end of file once a whole group is gone.
+            cgroups: False: never use cgroup v2 (process groups and a subreaper only);
+                None: use it where the machine offers it and ``DEVSTER_CGROUPS`` is not
+                ``off``.
+            on_kill: Told about every process ended with SIGKILL and every escapee ended.
         """
         self._use_guard = guard
         self._guard: _Guard | None = None
         self._listener = listener
         self._drain_window = drain_window
         self._live: dict[int, LocalProcess] = {}
+        self._want_cgroups = cgroups is not False
+        self._tree: CgroupTree | None = None
+        self._set_up = False
+        self._subreaper = False
+        self._reaper: asyncio.TimerHandle | None = None
+        self._on_kill = on_kill
 
     @property
     def guard_pid(self) -> int | None:
         """Process id of the guard, once started."""
         return None if self._guard is None else self._guard.pid
+
+    @property
+    def cgroup_path(self) -> str | None:
+        """This engine's cgroup subtree (None before the first spawn or without cgroup v2)."""
+        return None if self._tree is None else str(self._tree.path)
 
     @property
     def processes(self) -> tuple[LocalProcess, ...]:
@@ -811,12 +883,102 @@ class LocalExecutor:
         """
         if self._use_guard and (self._guard is None or not self._guard.alive):
             self._guard = _Guard(_libc())
+            if self._tree is not None:
+                self._guard.send(b"C " + os.fsencode(self._tree.path) + b"\n")
         return self.guard_pid
+
+    def _setup(self) -> None:
+        """Before the first spawn: the guard, then the cgroup subtree or the subreaper.
+
+        The subtree is told to the guard and the listener before any task is spawned into
+        it, so a SIGKILL of devster at any later moment finds it recorded.
+        """
+        self.start_guard()
+        if self._set_up:
+            return
+        self._set_up = True
+        self._tree = CgroupTree.create() if self._want_cgroups else None
+        if self._tree is not None:
+            path = os.fsencode(self._tree.path)
+            if self._guard is not None:
+                self._guard.send(b"C " + path + b"\n")
+            if self._listener is not None:
+                self._listener.cgroup_created(os.fsdecode(path))
+            return
+        self._subreaper = _set_subreaper(True)
+
+    def _known(self) -> set[int]:
+        """Children that are not adopted escapees: task leaders and the guard."""
+        known = set(self._live)
+        if self._guard is not None:
+            known.add(self._guard.pid)
+        return known
+
+    def _reap_tick(self) -> None:
+        """Fallback: reap adopted escapees that ended on their own (no zombies pile up)."""
+        self._reaper = None
+        reap_adopted(self._known())
+        if self._live:
+            loop = asyncio.get_running_loop()
+            self._reaper = loop.call_later(_REAP_EVERY, self._reap_tick)
+
+    def _place(self, task: str) -> RunCgroup | None:
+        """The cgroup for a new run of ``task`` (None when it cannot be created)."""
+        if self._tree is None:
+            return None
+        try:
+            return self._tree.new_run(task)
+        except OSError:
+            return None
+
+    def _spawn_into(
+        self, run: RunCgroup | None, spawn: Callable[[], tuple[int, int]]
+    ) -> tuple[int, int, bool]:
+        """Call ``spawn()`` with the engine inside ``run``, so the child is born there.
+
+        Returns:
+            ``spawn()``'s ``(pid, errno)`` and whether the child was born in ``run`` (not
+            when the engine may not move into it).
+
+        Raises:
+            SpawnError: when the engine cannot move back to its own cgroup (the child is
+                killed, and no later spawn uses cgroups: the engine must never sit in a
+                cgroup that is killed).
+        """
+        tree = self._tree
+        if run is None or tree is None:
+            return (*spawn(), False)
+        try:
+            tree.enter(run)
+        except OSError:
+            return (*spawn(), False)
+        try:
+            result = spawn()
+        except BaseException:
+            self._leave(tree)
+            raise
+        if not self._leave(tree):
+            pid = result[0]
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            raise SpawnError("cannot move devster back out of the task's cgroup")
+        return (*result, True)
+
+    def _leave(self, tree: CgroupTree) -> bool:
+        try:
+            tree.leave()
+        except OSError:
+            self._tree = None
+            if self._guard is not None:
+                self._guard.send(b"C\n")  # the engine is in the subtree: never kill it
+            return False
+        return True
 
     async def spawn(
         self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink
     ) -> LocalProcess:
-        """Start ``spec`` as a new session and process group.
+        """Start ``spec`` as a new session and process group (in a cgroup of its own).
 
         Raises:
             SpawnError: ``not found: NAME``, ``permission denied: NAME``, ``working
@@ -828,7 +990,9 @@ class LocalExecutor:
         argv, envp = _encode_argv(spec)
         name = spec.argv[0]
         path = _resolve(name, spec.env, spec.cwd)
-        self.start_guard()
+        self._setup()
+        run = self._place(spec.task)
+        inode: int | None = None
         child_ends: list[int] = []
         parent_ends: list[int] = []
         try:
@@ -846,12 +1010,22 @@ class LocalExecutor:
                 in_r, in_w = _pipe()
                 parent_ends.append(in_w)
                 child_ends.append(in_r)
-            pid, err = libc.spawn(
-                os.fsencode(path), argv, envp, os.fsencode(spec.cwd), (in_r, out_w, err_w)
+            if run is None:
+                # No cgroup: the child exists before its pid is known.  Its stdout pipe is
+                # known already, and the guard kills whatever holds it.
+                inode = os.fstat(out_w).st_ino
+                if self._guard is not None:
+                    self._guard.send(f"?{inode}\n".encode())
+            fds = (in_r, out_w, err_w)
+            pid, err, placed = self._spawn_into(
+                run,
+                lambda: libc.spawn(os.fsencode(path), argv, envp, os.fsencode(spec.cwd), fds),
             )
         except BaseException:
             for fd in parent_ends:
                 os.close(fd)
+            if run is not None:
+                run.remove()
             raise
         finally:
             for fd in child_ends:
@@ -859,11 +1033,20 @@ class LocalExecutor:
         if err:
             for fd in parent_ends:
                 os.close(fd)
+            if run is not None:
+                run.remove()
             raise _spawn_error(err, name, path, spec.cwd)
+        if run is not None and not placed:
+            run.remove()
+            run = None
         if self._guard is not None:
-            self._guard.add(pid, _guard.start_time(pid))
+            self._guard.add(pid, _guard.start_time(pid), inode)
         if self._listener is not None:
-            self._listener.group_started(spec.task, pid, pid)
+            self._listener.group_started(
+                spec.task, pid, pid, None if run is None else str(run.path)
+            )
+        if self._tree is None and self._reaper is None and self._subreaper:
+            self._reaper = asyncio.get_running_loop().call_later(_REAP_EVERY, self._reap_tick)
         if in_w is not None:
             os.set_blocking(in_w, False)
         proc = LocalProcess(
@@ -875,6 +1058,15 @@ class LocalExecutor:
             on_eof=on_eof,
             executor=self,
             drain_window=self._drain_window,
+            scope=RunScope(
+                task=spec.task,
+                pgid=pid,
+                cgroup=run,
+                pipe_inode=inode,
+                known=self._known,
+                note=None if self._guard is None else self._guard.send,
+                sink=self._on_kill,
+            ),
         )
         self._live[pid] = proc
         return proc
@@ -886,14 +1078,29 @@ class LocalExecutor:
         if self._listener is not None:
             self._listener.group_ended(pgid, pgid)
 
+    def _release_tree(self) -> None:
+        """Remove the cgroup subtree once its runs are gone; stop being a subreaper."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        if self._tree is not None:
+            if not self._live:
+                self._tree.remove()  # else the guard ends and removes what is left
+            self._tree.close()
+            self._tree = None
+        if self._subreaper and not self._live:
+            self._subreaper = not _set_subreaper(False)
+
     def close(self) -> None:
         """Close the guard pipe without waiting: the guard kills what is left and exits."""
+        self._release_tree()
         if self._guard is not None:
             self._guard.close()
             self._guard.reap()
 
     async def aclose(self, within: float = 2.0) -> None:
         """Close the guard pipe and wait (up to ``within`` seconds) for the guard to exit."""
+        self._release_tree()
         guard = self._guard
         if guard is None:
             return
