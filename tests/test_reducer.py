@@ -354,6 +354,24 @@ def orphan_killed_becomes_a_warning() -> None:
     assert state.warnings and "555" in state.warnings[-1] and "api" in state.warnings[-1]
 
 
+@case(T.TASK_KILLED)
+def task_killed_warns_about_an_escapee_and_records_the_rest() -> None:
+    state = running("api")
+    escaped = fold(
+        ev(T.TASK_KILLED, "api", pid=777, name="sleep", signal="SIGTERM", why="escaped"),
+        state=state,
+    )
+    assert escaped.warnings and "777 (sleep)" in escaped.warnings[-1]
+    assert "api" in escaped.warnings[-1]
+    assert escaped.tasks["api"] == state.tasks["api"]
+    timeout = ev(T.TASK_KILLED, "api", pid=778, signal="SIGKILL", why="stop timeout")
+    assert fold(timeout, state=state) is state
+    # A recorded payload of any shape never breaks the fold.
+    odd = ev(T.TASK_KILLED, None, pid="x", why=["escaped"])
+    assert fold(odd, state=state) is state
+    assert fold(ev(T.TASK_KILLED, None, why="escaped"), state=state).warnings
+
+
 def test_every_event_type_has_a_reducer_test() -> None:
     assert set(CASES) == all_event_types()
 

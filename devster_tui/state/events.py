@@ -85,6 +85,12 @@ class T:
     """data: message.  Something the user should know (e.g. host key checking is off)."""
     ORPHAN_KILLED: Final = "orphan.killed"
     """data: pid, pgid, task.  A process left by an earlier devster was ended."""
+    TASK_KILLED: Final = "task.killed"
+    """data: pid, name (command name), signal (name), why ("escaped": it had left the
+    task's process group, e.g. with setsid; "stop timeout": still running when the stop's
+    grace ran out; "killed": a stop with SIGKILL at once; "orphan": left by an earlier
+    devster), process ("task", "health", "liveness", "stop").  Devster sent SIGKILL to a
+    process, or ended one that had escaped its task."""
 
 
 @dataclass(frozen=True, slots=True)

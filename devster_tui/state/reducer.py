@@ -173,12 +173,28 @@ def reduce(state: EngineState, event: Event) -> EngineState:
             who = _str(data, "task") or event.task or "?"
             pid = _opt_int(data, "pid")
             return _warn(state, event, f"ended leftover process {pid} of task {who}")
+        case T.TASK_KILLED:
+            return _killed(state, event, data)
         case T.COMMAND:
             # Recorded for the timeline; the consequences arrive as their own events.
             return state
     if event.task is None:
         return state
     return _reduce_task(state, event, event.task, data)
+
+
+def _killed(state: EngineState, event: Event, data: Mapping[str, Any]) -> EngineState:
+    """A SIGKILL or an ended escapee: escapees become a warning, the rest only a record.
+
+    A stop's SIGKILL after its grace (or a forced stop) is what the user asked for and
+    already shows in the exit; a process that had left its task is news.
+    """
+    why = _str(data, "why")
+    if why != "escaped":
+        return state
+    name = _str(data, "name")
+    what = f"{_opt_int(data, 'pid')}" + (f" ({name})" if name else "")
+    return _warn(state, event, f"ended process {what} that escaped task {event.task or '?'}")
 
 
 def _engine_started(event: Event, data: Mapping[str, Any]) -> EngineState:
