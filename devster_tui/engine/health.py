@@ -139,6 +139,12 @@ async def probe_exec(executor: Executor, spec: ProcessSpec, limit: float) -> tup
     except TimeoutError:
         await proc.stop(signal.SIGKILL, 0.0)
         return False, f"exec: no result within {limit:g}s"
+    except BaseException:
+        # Cancelled (the task stopped, the engine shuts down): the probe ends with its task,
+        # not at its own timeout nor at ``devster down``.  A synchronous SIGKILL, because a
+        # cancelled coroutine must not wait; the executor reaps it and ends what it forked.
+        proc.send_signal(signal.SIGKILL)
+        raise
     last = bytes(tail).rstrip(b"\n").rpartition(b"\n")[2].decode("utf-8", "replace")
     if status.code == 0:
         return True, "exit 0"
