@@ -92,7 +92,7 @@ def own_cgroup(
     except OSError:
         return None
     own = next((line[3:] for line in proc_cgroup.splitlines() if line.startswith("0::")), None)
-    if own is None or not own.startswith("/"):
+    if own is None or not own.startswith("/") or ".." in own.split("/"):
         return None  # "0::/../x": outside our cgroup namespace
     for line in mountinfo.splitlines():
         left, sep, right = line.partition(" - ")

@@ -63,15 +63,10 @@ _table_cache: tuple[float, dict[int, ProcStat]] = (-1.0, {})
 
 def _table() -> dict[int, ProcStat]:
     global _table_cache
-    now = time.monotonic()
-    if now - _table_cache[0] > _TABLE_TTL:
-        _table_cache = (now, proc_table())
+    if time.monotonic() - _table_cache[0] > _TABLE_TTL:
+        table = proc_table()
+        _table_cache = (time.monotonic(), table)  # from the end of a scan that may be slow
     return _table_cache[1]
-
-
-def _forget_table() -> None:
-    global _table_cache
-    _table_cache = (-1.0, {})
 
 
 def comm(pid: int) -> str:
@@ -296,7 +291,6 @@ class RunScope:
             for pid in self._escapees:
                 self._note(f"~{pid}\n".encode())
         self._escapees.clear()
-        _forget_table()
 
 
 def _killpg(pgid: int, signum: int) -> None:
