@@ -362,3 +362,40 @@ def test_exec_probe_ends_at_its_own_timeout_while_the_task_runs(tmp_path: Path) 
         finally:
             project.cli("down", "--force", timeout=30)
             kill_all(project.marks)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_closing_the_terminal_of_the_cockpit_ends_every_process(tmp_path: Path, mode: str) -> None:
+    """The cockpit in a pseudo-terminal (``script``); the terminal goes away (SIGKILL of
+    ``script`` closes the master side): the setsid'd process ends with the rest."""
+    escapee, parent = marker(), marker()
+    yaml = f"""
+    project: hangup
+    tasks:
+      setsid: {{cmd: "setsid sleep {escapee} & sleep {parent}"}}
+    """
+    with runtime_env():
+        env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30")
+        if mode == "fallback":
+            env["DEVSTER_CGROUPS"] = "off"
+        project = Project(tmp_path, env, yaml, [escapee, parent])
+        command = f"{sys.executable} -m devster_tui up"
+        terminal = subprocess.Popen(
+            ["script", "-qfec", command, "/dev/null"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            project.wait_running()
+            terminal.kill()
+            terminal.wait(10)
+            project.wait_none_left(15)
+        finally:
+            terminal.kill()
+            terminal.wait(10)
+            project.cli("down", "--force", timeout=30)
+            kill_all(project.marks)
