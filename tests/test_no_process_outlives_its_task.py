@@ -9,6 +9,7 @@ subreaper and the escapee search in ``/proc``, as on a machine without cgroup v2
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 
 from devster_tui.executors.cgroup import own_cgroup
-from devster_tui.executors.guard import read_stat
+from devster_tui.executors.guard import end_cgroup, read_stat
 from tests.helpers import devster_cli as devster
 from tests.helpers import wait_for
 from tests.test_api_support import runtime_env, write_project
@@ -87,14 +88,34 @@ def events(root: Path) -> list[dict[str, Any]]:
 class Project:
     """A project in ``tmp`` with marked tasks, run through the CLI."""
 
-    def __init__(self, tmp: Path, env: dict[str, str], yaml: str, marks: list[str]) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        env: dict[str, str],
+        yaml: str,
+        marks: list[str],
+        cgroup: Path | None = None,
+    ) -> None:
         self.root = tmp
         self.env = env
         self.marks = marks
+        self.cgroup = cgroup
         write_project(tmp, yaml)
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return devster(*args, cwd=self.root, env=self.env, timeout=timeout)
+        if self.cgroup is None:
+            return devster(*args, cwd=self.root, env=self.env, timeout=timeout)
+        # Started inside ``cgroup``: the engine's own cgroup is that one.
+        enter = f'echo $$ > {self.cgroup / "cgroup.procs"} && exec "$@"'
+        return subprocess.run(
+            ["sh", "-c", enter, "sh", sys.executable, "-m", "devster_tui", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def up(self) -> int:
         """``devster up -d``; returns the engine's pid."""
@@ -219,6 +240,23 @@ def _guard_of(engine: int) -> int:
     raise AssertionError("no guard process found")
 
 
+@contextlib.contextmanager
+def own_test_cgroup() -> Iterator[Path]:
+    """A cgroup of this test's own for the engines it starts (like a systemd user scope).
+
+    Every engine cleans up dead engines' subtrees in its own cgroup; engines that other
+    tests start in the machine's root cgroup must not get to this test's first.
+    """
+    own = own_cgroup()
+    assert own is not None
+    path = own[0] / f"devster-test-{os.getpid()}-{random.randrange(10**9)}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        end_cgroup(str(path), 5.0)
+
+
 @pytest.mark.skipif(not HAS_CGROUP2, reason="no writable cgroup v2 here")
 def test_next_engine_ends_what_a_dead_engine_and_its_guard_left(tmp_path: Path) -> None:
     """kill -9 of the engine *and* its guard: the next ``up`` ends the dead subtree."""
@@ -228,11 +266,12 @@ def test_next_engine_ends_what_a_dead_engine_and_its_guard_left(tmp_path: Path) 
     tasks:
       setsid: {{cmd: "setsid sleep {escapee} & sleep {parent}"}}
     """
-    with runtime_env():
-        project = Project(tmp_path, dict(os.environ), yaml, [escapee, parent])
+    with runtime_env(), own_test_cgroup() as cgroup:
+        project = Project(tmp_path, dict(os.environ), yaml, [escapee, parent], cgroup)
         try:
             engine = project.up()
             project.wait_running()
+            assert list(cgroup.glob(f"devster-{engine}-*"))  # the engine's subtree is there
             guard = _guard_of(engine)
             os.kill(guard, signal.SIGKILL)
             os.kill(engine, signal.SIGKILL)
@@ -247,6 +286,7 @@ def test_next_engine_ends_what_a_dead_engine_and_its_guard_left(tmp_path: Path) 
             )
             leftover = [e for e in events(project.root) if e["type"] == "orphan.killed"]
             assert [e["task"] for e in leftover] == ["setsid"]
+            assert not list(cgroup.glob(f"devster-{engine}-*"))  # and removed
         finally:
             project.cli("down", "--force", timeout=30)
             kill_all(project.marks)
