@@ -372,7 +372,11 @@ def kill_records(records: GuardRecords, *, timeout: float = 1.0) -> None:
     holds a recorded pipe, in rounds until no new one turns up (they may fork meanwhile).
     """
     if records.cgroup is not None:
+        # Every task process is in the subtree (from its first instruction on).
         kill_cgroup(records.cgroup)
+        kill_groups(records.groups, timeout=0.0)
+        end_cgroup(records.cgroup, timeout)
+        return
     singles = dict(records.singles)
     deadline = time.monotonic() + timeout
     while True:
@@ -391,8 +395,6 @@ def kill_records(records: GuardRecords, *, timeout: float = 1.0) -> None:
         if time.monotonic() >= deadline:
             break
         time.sleep(0.005)
-    if records.cgroup is not None:
-        end_cgroup(records.cgroup, max(0.0, deadline - time.monotonic()) + 0.5)
 
 
 def main() -> int:
