@@ -49,9 +49,9 @@ def dir_size(path: Path) -> int:
 def write_run(directory: Path, count: int, segment_bytes: int = 16 * 2**20) -> Store:
     log = EventLog(directory, segment_bytes=segment_bytes)
     store = Store(clock=FakeClock(), eventlog=log)
-    store.dispatch(T.ENGINE_STARTED, project="p", pid=1, tasks=["api"])
+    store.dispatch_raw(T.ENGINE_STARTED, project="p", pid=1, tasks=["api"])
     for i in range(count - 1):
-        store.dispatch(T.TASK_WAITING, "api", reason=f"waiting {i}")
+        store.dispatch_raw(T.TASK_WAITING, "api", reason=f"waiting {i}")
     log.close()
     return store
 
@@ -217,7 +217,7 @@ def test_non_ascii_and_surrogate_payloads_round_trip(tmp_path: Path) -> None:
 def test_payload_json_cannot_express_is_recorded_as_text(tmp_path: Path) -> None:
     log = EventLog(tmp_path)
     store = Store(clock=FakeClock(), eventlog=log)
-    store.dispatch(T.WARNING, message="x", where=tmp_path, codes=(1, 2))
+    store.dispatch_raw(T.WARNING, message="x", where=tmp_path, codes=(1, 2))
     log.close()
     events, warnings = read_events(tmp_path)
     assert warnings == []

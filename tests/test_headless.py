@@ -33,7 +33,9 @@ def test_plain_output_has_padded_prefixes_stderr_marker_and_no_escape_codes() ->
     store, output, out, printer = _printer(color=False)
     output.append("api", "stdout", b"hello\n", 1)
     output.append("api", "stderr", b"warn\n", 1)
-    store.dispatch(T.TASK_EXITED, "api", run=1, code=1, signal=None, success=False, duration=0.5)
+    store.dispatch_raw(
+        T.TASK_EXITED, "api", run=1, code=1, signal=None, success=False, duration=0.5
+    )
     asyncio.run(printer.aclose())
     assert out.getvalue().decode().splitlines() == [
         "api     | hello",
@@ -52,7 +54,7 @@ def test_colour_codes_appear_only_when_asked_for() -> None:
 def test_status_line_follows_the_output_printed_before_the_event() -> None:
     store, output, out, printer = _printer(color=False)
     output.append("api", "stdout", b"last words\n", 1)
-    store.dispatch(T.TASK_FAILED, "api", reason="boom", last_exit="exit 2")
+    store.dispatch_raw(T.TASK_FAILED, "api", reason="boom", last_exit="exit 2")
     output.append("api", "stdout", b"after\n", 2)
     asyncio.run(printer.aclose())
     assert out.getvalue().decode().splitlines() == [
@@ -75,8 +77,8 @@ def test_lines_evicted_before_printing_are_reported_not_silently_lost() -> None:
 def test_describe_covers_the_lifecycle_vocabulary() -> None:
     store = Store(FakeClock())
     backoff = store.dispatch(T.TASK_BACKOFF, "a", delay=2.0, attempt=3)
-    blocked = store.dispatch(T.TASK_BLOCKED, "a", reason="dependency db not healthy after 5s")
-    killed = store.dispatch(T.TASK_EXITED, "a", code=None, signal="SIGKILL", duration=12.0)
+    blocked = store.dispatch_raw(T.TASK_BLOCKED, "a", reason="dependency db not healthy after 5s")
+    killed = store.dispatch_raw(T.TASK_EXITED, "a", code=None, signal="SIGKILL", duration=12.0)
     assert describe(backoff) == "restarting in 2.0s (attempt 3)"
     assert describe(blocked) == "blocked: dependency db not healthy after 5s"
     assert describe(killed) == "killed by SIGKILL after 12s"

@@ -42,17 +42,17 @@ def record_session(directory: Path) -> Store:
     clock = FakeClock(mono=500.0)
     log = EventLog(directory)
     store = Store(clock=clock, eventlog=log)
-    store.dispatch(T.ENGINE_STARTED, project="shop", pid=4242, tasks=["db", "api"])
-    store.dispatch(T.TASK_DEFINED, "api", kind="service", depends_on={"db": "healthy"})
+    store.dispatch_raw(T.ENGINE_STARTED, project="shop", pid=4242, tasks=["db", "api"])
+    store.dispatch_raw(T.TASK_DEFINED, "api", kind="service", depends_on={"db": "healthy"})
     store.dispatch(T.TASK_STARTING, "db", run=1, reason="start")
     clock.advance(0.25)
     store.dispatch(T.TASK_SPAWNED, "db", pid=100, pgid=100, run=1, argv_summary="postgres")
     clock.advance(1.5)
-    store.dispatch(T.TASK_HEALTH, "db", healthy=True, probe="health", detail="tcp 5432 open")
+    store.dispatch_raw(T.TASK_HEALTH, "db", healthy=True, probe="health", detail="tcp 5432 open")
     store.dispatch(T.TASK_STARTING, "api", run=1, reason="start")
-    store.dispatch(T.TASK_SPAWNED, "api", pid=101, pgid=101, run=1)
+    store.dispatch_raw(T.TASK_SPAWNED, "api", pid=101, pgid=101, run=1)
     clock.advance(2.0)
-    store.dispatch(
+    store.dispatch_raw(
         T.TASK_EXITED,
         "api",
         run=1,
@@ -64,10 +64,10 @@ def record_session(directory: Path) -> Store:
     store.dispatch(T.TASK_BACKOFF, "api", delay=0.5, attempt=1)
     clock.advance(0.5)
     store.dispatch(T.TASK_STARTING, "api", run=2, reason="restart")
-    store.dispatch(T.TASK_SPAWNED, "api", pid=102, pgid=102, run=2)
+    store.dispatch_raw(T.TASK_SPAWNED, "api", pid=102, pgid=102, run=2)
     store.dispatch(T.ENGINE_STOPPING, reason="signal", force=False)
     store.dispatch(T.TASK_STOPPING, "api", reason="shutdown", signal="SIGTERM")
-    store.dispatch(T.TASK_EXITED, "api", run=2, code=None, signal="SIGTERM", stopped=True)
+    store.dispatch_raw(T.TASK_EXITED, "api", run=2, code=None, signal="SIGTERM", stopped=True)
     store.dispatch(T.TASK_STOPPED, "api", reason="shutdown")
     store.dispatch(T.ENGINE_STOPPED, exit_code=1)
     log.close()
@@ -159,12 +159,12 @@ def test_state_to_dict_covers_every_field() -> None:
 
 def test_selectors_derive_live_failed_counts_and_uptime(tmp_path: Path) -> None:
     store = record_session(tmp_path)
-    store.dispatch(T.TASK_BLOCKED, "db", reason="x")
+    store.dispatch_raw(T.TASK_BLOCKED, "db", reason="x")
     state = store.state
     assert [t.name for t in failed_tasks(state)] == ["db"]
     assert live_tasks(state) == []
     assert sum(status_counts(state).values()) == 2
     assert uptime(state.tasks["api"], 1e9) is None
     running = Store(clock=FakeClock(mono=10.0))
-    running.dispatch(T.TASK_SPAWNED, "a", pid=1)
+    running.dispatch_raw(T.TASK_SPAWNED, "a", pid=1)
     assert uptime(running.state.tasks["a"], 12.5) == 2.5

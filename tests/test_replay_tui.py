@@ -117,9 +117,9 @@ def _synthetic(count: int, tasks: int = 8) -> list[Event]:
     clock = FakeClock(mono=100.0, wall=1_700_000_000.0)
     store = Store(clock=clock, history=count + 16)
     names = [f"svc{i}" for i in range(tasks)]
-    store.dispatch(T.ENGINE_STARTED, project="busy", pid=1, tasks=names)
+    store.dispatch_raw(T.ENGINE_STARTED, project="busy", pid=1, tasks=names)
     for name in names:
-        store.dispatch(T.TASK_DEFINED, name, kind="service", depends_on={})
+        store.dispatch_raw(T.TASK_DEFINED, name, kind="service", depends_on={})
     runs = dict.fromkeys(names, 0)
     rng = random.Random(7)
     while store.seq < count:
@@ -128,13 +128,15 @@ def _synthetic(count: int, tasks: int = 8) -> list[Event]:
         run = runs[name]
         clock.advance(rng.random() * 0.2)
         store.dispatch(T.TASK_STARTING, name, run=run, reason="restart")
-        store.dispatch(T.TASK_SPAWNED, name, pid=1000 + store.seq, pgid=1000 + store.seq, run=run)
+        store.dispatch_raw(
+            T.TASK_SPAWNED, name, pid=1000 + store.seq, pgid=1000 + store.seq, run=run
+        )
         code = rng.choice([0, 1, 2])
-        store.dispatch(
+        store.dispatch_raw(
             T.TASK_EXITED, name, run=run, code=code, success=code == 0, duration=0.1, stopped=False
         )
         if rng.random() < 0.1:
-            store.dispatch(T.TASK_FAILED, name, reason="crash loop", last_exit=f"exit {code}")
+            store.dispatch_raw(T.TASK_FAILED, name, reason="crash loop", last_exit=f"exit {code}")
         else:
             store.dispatch(T.TASK_BACKOFF, name, delay=0.5, attempt=run)
     return store.events_since(0)[:count]
@@ -300,13 +302,13 @@ def test_event_log_written_by_an_event_log_round_trips_through_the_replay_store(
     clock = FakeClock(mono=10.0)
     log = EventLog(tmp_path)
     store = Store(clock=clock, eventlog=log)
-    store.dispatch(T.ENGINE_STARTED, project="one", pid=1, tasks=["a"])
-    store.dispatch(T.TASK_DEFINED, "a", kind="job", depends_on={})
+    store.dispatch_raw(T.ENGINE_STARTED, project="one", pid=1, tasks=["a"])
+    store.dispatch_raw(T.TASK_DEFINED, "a", kind="job", depends_on={})
     log.close()
     clock.advance(100.0)
     log = EventLog(tmp_path)  # a second engine run, its own monotonic origin
     second = Store(clock=FakeClock(mono=5.0, wall=clock.wall() + 60), eventlog=log)
-    second.dispatch(T.ENGINE_STARTED, project="two", pid=2, tasks=["b"])
+    second.dispatch_raw(T.ENGINE_STARTED, project="two", pid=2, tasks=["b"])
     log.close()
     replayed = ReplayStore(_events(tmp_path))
     assert replayed.offsets == sorted(replayed.offsets)

@@ -382,7 +382,7 @@ def test_event_data_is_redacted_before_it_is_reduced_recorded_or_announced() -> 
     )
     assert event.data["detail"] == "exit 1: [redacted:pw]"
     assert seen == [event]
-    failed = store.dispatch(T.WARNING, message="x", nested={"k": [VALUE, 1]})
+    failed = store.dispatch_raw(T.WARNING, message="x", nested={"k": [VALUE, 1]})
     assert failed.data["nested"] == {"k": ["[redacted:pw]", 1]}
 
 

@@ -20,7 +20,7 @@ def test_dispatch_stamps_gap_free_seq_and_clock_readings() -> None:
     seqs = []
     for i in range(100):
         clock.advance(0.25)
-        event = store.dispatch(T.WARNING if i % 3 else T.COMMAND, None, message=str(i))
+        event = store.dispatch_raw(T.WARNING if i % 3 else T.COMMAND, None, message=str(i))
         seqs.append(event.seq)
         assert event.mono == clock.monotonic() and event.wall == clock.wall()
     assert seqs == list(range(1, 101))
@@ -29,10 +29,10 @@ def test_dispatch_stamps_gap_free_seq_and_clock_readings() -> None:
 
 def test_events_that_change_nothing_keep_the_state_object() -> None:
     store = Store(clock=FakeClock())
-    store.dispatch(T.TASK_SPAWNED, "api", pid=1)
+    store.dispatch_raw(T.TASK_SPAWNED, "api", pid=1)
     before = store.state
-    store.dispatch(T.COMMAND, "api", action="restart", by="cli")
-    store.dispatch("unknown.type", "api")
+    store.dispatch_raw(T.COMMAND, "api", action="restart", by="cli")
+    store.dispatch_raw("unknown.type", "api")
     assert store.state is before
     assert store.seq == 3
 
@@ -45,8 +45,8 @@ def test_subscribers_see_each_event_with_the_state_it_produced_in_order() -> Non
         seen.append((event.seq, state.tasks["api"].status))
 
     unsubscribe = store.subscribe(watch)
-    store.dispatch(T.TASK_STARTING, "api", run=1)
-    store.dispatch(T.TASK_SPAWNED, "api", pid=3, run=1)
+    store.dispatch_raw(T.TASK_STARTING, "api", run=1)
+    store.dispatch_raw(T.TASK_SPAWNED, "api", pid=3, run=1)
     unsubscribe()
     unsubscribe()  # a second call is harmless
     store.dispatch(T.TASK_STOPPED, "api", reason="user")
@@ -97,10 +97,10 @@ def test_events_since_returns_the_tail_and_is_bounded() -> None:
 
 def test_apply_keeps_foreign_seq_and_rebuilds_same_state() -> None:
     engine = Store(clock=FakeClock())
-    engine.dispatch(T.ENGINE_STARTED, project="p", tasks=["api"])
-    engine.dispatch(T.TASK_STARTING, "api", run=1)
-    engine.dispatch(T.TASK_SPAWNED, "api", pid=9, run=1)
-    engine.dispatch(T.TASK_HEALTH, "api", healthy=True, probe="health")
+    engine.dispatch_raw(T.ENGINE_STARTED, project="p", tasks=["api"])
+    engine.dispatch_raw(T.TASK_STARTING, "api", run=1)
+    engine.dispatch_raw(T.TASK_SPAWNED, "api", pid=9, run=1)
+    engine.dispatch_raw(T.TASK_HEALTH, "api", healthy=True, probe="health")
     client = Store(clock=FakeClock(mono=0.0, wall=0.0))
     for event in engine.events_since(1):  # attached late: missed seq 1
         client.apply(event)
@@ -120,10 +120,10 @@ def test_initial_state_continues_its_sequence() -> None:
 def test_dispatched_events_are_recorded_and_replay_to_the_same_state(tmp_path: Path) -> None:
     eventlog = EventLog(tmp_path / "events")
     store = Store(clock=SystemClock(), eventlog=eventlog)
-    store.dispatch(T.ENGINE_STARTED, project="p", pid=1, tasks=["a", "b"])
+    store.dispatch_raw(T.ENGINE_STARTED, project="p", pid=1, tasks=["a", "b"])
     store.dispatch(T.TASK_STARTING, "a", run=1, reason="start")
-    store.dispatch(T.TASK_SPAWNED, "a", pid=2, pgid=2, run=1)
-    store.dispatch(T.TASK_EXITED, "a", run=1, code=0, success=True, duration=0.5)
+    store.dispatch_raw(T.TASK_SPAWNED, "a", pid=2, pgid=2, run=1)
+    store.dispatch_raw(T.TASK_EXITED, "a", run=1, code=0, success=True, duration=0.5)
     store.dispatch(T.ENGINE_STOPPED, exit_code=0)
     eventlog.close()
     events, warnings = read_events(tmp_path / "events")

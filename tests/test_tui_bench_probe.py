@@ -126,7 +126,7 @@ class NullController:
 def make_store() -> Store:
     store = Store(clock=FakeClock())
     store.dispatch(T.ENGINE_STARTED, project="p", config_file="f", pid=1, tasks=[], version="0")
-    store.dispatch(T.TASK_DEFINED, "a", kind="service")
+    store.dispatch_raw(T.TASK_DEFINED, "a", kind="service")
     return store
 
 

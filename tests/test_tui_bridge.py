@@ -23,8 +23,8 @@ from devster_tui.tui.themes import (
 def make_store() -> Store:
     store = Store(clock=FakeClock())
     store.dispatch(T.ENGINE_STARTED, project="p", config_file="f", pid=1, tasks=[], version="0")
-    store.dispatch(T.TASK_DEFINED, "a", kind="service")
-    store.dispatch(T.TASK_DEFINED, "b", kind="service", depends_on={"a": "started"})
+    store.dispatch_raw(T.TASK_DEFINED, "a", kind="service")
+    store.dispatch_raw(T.TASK_DEFINED, "b", kind="service", depends_on={"a": "started"})
     return store
 
 
@@ -77,8 +77,8 @@ def test_notices_for_failure_alarm_and_gate_are_raised_once() -> None:
 
 def test_tree_order_places_each_task_once_below_its_deepest_dependency() -> None:
     store = make_store()
-    store.dispatch(T.TASK_DEFINED, "c", depends_on={"a": "started", "b": "healthy"})
-    store.dispatch(T.TASK_DEFINED, "d")
+    store.dispatch_raw(T.TASK_DEFINED, "c", depends_on={"a": "started", "b": "healthy"})
+    store.dispatch_raw(T.TASK_DEFINED, "d")
     order = tree_order(store.state.tasks)
     assert [(n, p) for n, _, p in order] == [("a", ""), ("b", "└─"), ("c", "  └─"), ("d", "")]
 

@@ -77,7 +77,7 @@ class _Recorder:
 
     def ev(self, type_: str, task: str | None = None, after: float = 0.1, **data: Any) -> None:
         self.clock.advance(after)
-        self.store.dispatch(type_, task, **data)
+        self.store.dispatch_raw(type_, task, **data)
 
     def define(self, name: str, **data: Any) -> None:
         base: dict[str, Any] = {

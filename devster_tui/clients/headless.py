@@ -94,7 +94,8 @@ def describe(event: Event) -> str | None:
                 return f"alarm {data.get('alarm')}: {data.get('detail', '')}"
             return None
         case T.ORPHAN_KILLED:
-            return f"ended leftover process {data.get('pid')} of task {data.get('task')}"
+            task = data.get("task") or event.task  # the task is the envelope's
+            return f"ended leftover process {data.get('pid')} of task {task}"
         case T.WARNING:
             return f"warning: {data.get('message', '')}"
         case T.ENGINE_STOPPING:

@@ -20,77 +20,71 @@ SCHEMA_VERSION: Final = 1
 
 
 class T:
-    """Event type names (strings, so logs stay readable and forward-compatible)."""
+    """Event type names (strings, so logs stay readable and forward-compatible).
+
+    Each type's payload (``Event.data``) is a ``TypedDict`` in
+    :mod:`devster_tui.state.payloads`, which says what every key means and which
+    ``docs/events.md`` is generated from; ``Store.dispatch`` checks payloads against them.
+    """
 
     ENGINE_STARTED: Final = "engine.started"
-    """data: project, config_file, pid, tasks (list of names), version."""
+    """Payload: :class:`~devster_tui.state.payloads.EngineStarted`."""
     ENGINE_STOPPING: Final = "engine.stopping"
-    """data: reason ("signal", "request", "finished"), force (bool)."""
+    """Payload: :class:`~devster_tui.state.payloads.EngineStopping`."""
     ENGINE_STOPPED: Final = "engine.stopped"
-    """data: exit_code."""
+    """Payload: :class:`~devster_tui.state.payloads.EngineStopped`."""
     TASK_DEFINED: Final = "task.defined"
-    """data: kind, depends_on (name -> condition), triggers, mode, has_health, ports, host,
-    autostart, restart_policy, stdin (list of sources; "console" for console stdin),
-    environment, config (the resolved task config, JSON-able, through ``mask_config``)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskDefined`."""
     TASK_WAITING: Final = "task.waiting"
-    """data: reason (human text), on (list of dependency names).  Waiting for dependencies."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskWaiting`."""
     TASK_BLOCKED: Final = "task.blocked"
-    """data: reason.  A dependency condition can no longer be met (failed / timed out)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskBlocked`."""
     TASK_STARTING: Final = "task.starting"
-    """data: run (int, 1-based count of starts), reason ("start", "restart", "trigger", ...)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskStarting`."""
     TASK_SPAWNED: Final = "task.spawned"
-    """data: pid, pgid, run, argv_summary (never secret values)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskSpawned`."""
     TASK_SPAWN_FAILED: Final = "task.spawn_failed"
-    """data: error (e.g. "not found: foo"), errno (int or None)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskSpawnFailed`."""
     TASK_LOG_READY: Final = "task.log_ready"
-    """data: line (the matching line, truncated)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskLogReady`."""
     TASK_HEALTH: Final = "task.health"
-    """data: healthy (bool), probe ("health" or "liveness"), detail (text), failures (int)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskHealth`."""
     TASK_STOPPING: Final = "task.stopping"
-    """data: reason ("user", "dependency", "shutdown", "restart", "timeout", "liveness"),
-    signal (name)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskStopping`."""
     TASK_EXITED: Final = "task.exited"
-    """data: run, code (int or None), signal (name or None), success (bool), duration (s),
-    stopped (bool: the exit followed a stop request), last_lines (list[str], tail),
-    optional why (text: ``container removed``, ``disconnected``)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskExited`."""
     TASK_BACKOFF: Final = "task.backoff"
-    """data: delay (s), attempt (int)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskBackoff`."""
     TASK_FAILED: Final = "task.failed"
-    """data: reason, last_exit (code/signal summary), last_lines (list[str])."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskFailed`."""
     TASK_SUCCEEDED: Final = "task.succeeded"
-    """data: run, duration.  A job ended with a success code."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskSucceeded`."""
     TASK_STOPPED: Final = "task.stopped"
-    """data: reason.  Terminal state after an explicit stop; never auto-restarted."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskStopped`."""
     TASK_ALARM: Final = "task.alarm"
-    """data: alarm ("crash_loop", "stuck_starting"), active (bool), detail."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskAlarm`."""
     TASK_PENDING: Final = "task.pending"
-    """data: trigger (observer name), detail.  A trigger fired but the task waits (manual
-    trigger mode, or a run in progress queued one follow-up)."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskPending`."""
     TASK_GATE: Final = "task.gate"
-    """data: observer, prompt, waiting (bool).  A manual gate waits for approval."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskGate`."""
     TASK_TRIGGERED: Final = "task.triggered"
-    """data: trigger (observer name or "user"), detail."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskTriggered`."""
     TASK_AUTORESTART: Final = "task.autorestart"
-    """data: enabled (bool).  The user toggled auto-restart."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskAutorestart`."""
     TASK_WATCH: Final = "task.watch"
-    """data: enabled (bool).  The user toggled file watching for this task."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskWatch`."""
     TASK_OUTPUT_DROPPED: Final = "task.output_dropped"
-    """data: consumer, lines (int).  A pipe with backpressure "drop" discarded lines."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskOutputDropped`."""
     TASK_LINK: Final = "task.link"
-    """data: state ("disconnected", "connected"), detail.  A remote task's link dropped
-    (it reconnects with backoff) or came back."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskLink`."""
     COMMAND: Final = "command"
-    """data: action, by ("tui", "cli", "api"), confirmed (bool).  A client's command."""
+    """Payload: :class:`~devster_tui.state.payloads.ClientCommand`."""
     WARNING: Final = "warning"
-    """data: message.  Something the user should know (e.g. host key checking is off)."""
+    """Payload: :class:`~devster_tui.state.payloads.EngineWarning`."""
     ORPHAN_KILLED: Final = "orphan.killed"
-    """data: pid, pgid, task.  A process left by an earlier devster was ended."""
+    """Payload: :class:`~devster_tui.state.payloads.OrphanKilled`."""
     TASK_KILLED: Final = "task.killed"
-    """data: pid, name (command name), signal (name), why ("escaped": it had left the
-    task's process group, e.g. with setsid; "stop timeout": still running when the stop's
-    grace ran out; "killed": a stop with SIGKILL at once; "orphan": left by an earlier
-    devster), process ("task", "health", "liveness", "stop").  Devster sent SIGKILL to a
-    process, or ended one that had escaped its task."""
+    """Payload: :class:`~devster_tui.state.payloads.TaskKilled`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +106,7 @@ class Event:
     task: str | None = None
     """The task it concerns, if any."""
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    """JSON-serialisable payload; see :class:`T` for each type's keys."""
+    """JSON-serialisable payload; each type's keys are in :mod:`devster_tui.state.payloads`."""
     v: int = SCHEMA_VERSION
     """Envelope schema version."""
 

@@ -5,6 +5,10 @@ numbers are gap-free, every event is stamped by the one injected clock, the even
 exactly what subscribers saw, and a client (TUI bridge, API server, headless printer) gets
 each event together with the state it produced, synchronously and in order.  A client that
 rebuilds state from a stream uses :meth:`Store.apply` with the events it received.
+
+:meth:`Store.dispatch` has one overload per event type whose keyword arguments are that
+type's payload (:mod:`devster_tui.state.payloads`), so mypy checks every call's keys and
+types while the call itself costs what an untyped one does.
 """
 
 from __future__ import annotations
@@ -14,13 +18,46 @@ from collections import deque
 from collections.abc import Callable
 from itertools import islice
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, Unpack, overload
 
 from devster_tui.state.clock import Clock, SystemClock
 from devster_tui.state.eventlog import EventLog
 from devster_tui.state.events import Event
 from devster_tui.state.model import EngineState
 from devster_tui.state.reducer import reduce
+
+if TYPE_CHECKING:
+    from devster_tui.state.payloads import (
+        ClientCommand,
+        EngineStarted,
+        EngineStopped,
+        EngineStopping,
+        EngineWarning,
+        OrphanKilled,
+        TaskAlarm,
+        TaskAutorestart,
+        TaskBackoff,
+        TaskBlocked,
+        TaskDefined,
+        TaskExited,
+        TaskFailed,
+        TaskGate,
+        TaskHealth,
+        TaskKilled,
+        TaskLink,
+        TaskLogReady,
+        TaskOutputDropped,
+        TaskPending,
+        TaskSpawned,
+        TaskSpawnFailed,
+        TaskStarting,
+        TaskStopped,
+        TaskStopping,
+        TaskSucceeded,
+        TaskTriggered,
+        TaskWaiting,
+        TaskWatch,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +116,124 @@ class Store:
         """The event log events are recorded to, if any."""
         return self._eventlog
 
+    # One overload per event type (see devster_tui.state.payloads): mypy checks each call's
+    # payload keys and types.  They cost nothing at run time; a test checks they cover T.
+    @overload
+    def dispatch(
+        self, type: Literal["engine.started"], task: None = None, **data: Unpack[EngineStarted]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["engine.stopping"], task: None = None, **data: Unpack[EngineStopping]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["engine.stopped"], task: None = None, **data: Unpack[EngineStopped]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.defined"], task: str, **data: Unpack[TaskDefined]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.waiting"], task: str, **data: Unpack[TaskWaiting]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.blocked"], task: str, **data: Unpack[TaskBlocked]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.starting"], task: str, **data: Unpack[TaskStarting]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.spawned"], task: str, **data: Unpack[TaskSpawned]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.spawn_failed"], task: str, **data: Unpack[TaskSpawnFailed]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.log_ready"], task: str, **data: Unpack[TaskLogReady]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.health"], task: str, **data: Unpack[TaskHealth]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.stopping"], task: str, **data: Unpack[TaskStopping]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.exited"], task: str, **data: Unpack[TaskExited]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.backoff"], task: str, **data: Unpack[TaskBackoff]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.failed"], task: str, **data: Unpack[TaskFailed]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.succeeded"], task: str, **data: Unpack[TaskSucceeded]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.stopped"], task: str, **data: Unpack[TaskStopped]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.alarm"], task: str, **data: Unpack[TaskAlarm]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.pending"], task: str, **data: Unpack[TaskPending]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.gate"], task: str, **data: Unpack[TaskGate]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.triggered"], task: str, **data: Unpack[TaskTriggered]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.autorestart"], task: str, **data: Unpack[TaskAutorestart]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.watch"], task: str, **data: Unpack[TaskWatch]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.output_dropped"], task: str, **data: Unpack[TaskOutputDropped]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.link"], task: str, **data: Unpack[TaskLink]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["task.killed"], task: str | None, **data: Unpack[TaskKilled]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["orphan.killed"], task: str, **data: Unpack[OrphanKilled]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["command"], task: str | None = None, **data: Unpack[ClientCommand]
+    ) -> Event: ...
+    @overload
+    def dispatch(
+        self, type: Literal["warning"], task: str | None = None, **data: Unpack[EngineWarning]
+    ) -> Event: ...
     def dispatch(self, type: str, task: str | None = None, **data: Any) -> Event:
         """Record that something happened.
 
@@ -88,7 +243,8 @@ class Store:
         Args:
             type: One of the :class:`~devster_tui.state.events.T` names.
             task: The task concerned, if any.
-            **data: The JSON-serialisable payload.
+            **data: The JSON-serialisable payload: the keys of the type's payload in
+                :mod:`devster_tui.state.payloads` (checked by mypy, not at run time).
 
         Returns:
             The stamped event.
@@ -105,6 +261,24 @@ class Store:
         )
         self._accept(event)
         return event
+
+    def dispatch_raw(self, type: str, task: str | None = None, **data: Any) -> Event:
+        """:meth:`dispatch` with a payload mypy does not check.
+
+        For an event whose type is known only at run time, or a payload that deliberately
+        does not follow :mod:`~devster_tui.state.payloads` (a test of the reducer's
+        tolerance, an older format).  The engine uses :meth:`dispatch`.
+
+        Args:
+            type: The event type.
+            task: The task concerned, if any.
+            **data: The JSON-serialisable payload.
+
+        Returns:
+            The stamped event.
+        """
+        dispatch: Callable[..., Event] = self.dispatch
+        return dispatch(type, task, **data)
 
     def apply(self, event: Event) -> None:
         """Apply an event stamped elsewhere (a client rebuilding from a stream).
