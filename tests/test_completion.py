@@ -102,7 +102,7 @@ def test_bash_accepts_the_script(scripts: dict[str, Path], env: dict[str, str]) 
 def test_bash_completes_commands_and_options(scripts: dict[str, Path], env: dict[str, str]) -> None:
     script = scripts["bash"]
     assert _bash(script, "devster u", env) == ["up"]
-    assert _bash(script, "devster up --no", env) == ["--no-tui"]
+    assert _bash(script, "devster up --no-t", env) == ["--no-tui"]
     assert _bash(script, "devster ", env) == list(dict.fromkeys(n for n, _m, _h in COMMANDS))
     assert _bash(script, "devster --v", env) == ["--version"]
     assert _bash(script, "devster graph --format ", env) == ["text", "mermaid", "dot", "json"]
@@ -154,7 +154,7 @@ def test_fish_completes_commands_options_and_names(
 ) -> None:
     script = scripts["fish"]
     assert _fish(script, "devster u", env) == ["up"]
-    assert _fish(script, "devster up --no", env) == ["--no-tui"]
+    assert _fish(script, "devster up --no-t", env) == ["--no-tui"]
     assert sorted(_fish(script, "devster graph --format ", env)) == [
         "dot",
         "json",
@@ -206,7 +206,7 @@ def test_zsh_completes_commands_options_and_names(
 ) -> None:
     script = scripts["zsh"]
     assert _zsh(script, "devster u", "up", env, tmp_path) == ["up"]
-    assert _zsh(script, "devster up --no", "--no-tui", env, tmp_path) == ["--no-tui"]
+    assert _zsh(script, "devster up --no-t", "--no-tui", env, tmp_path) == ["--no-tui"]
     assert _zsh(script, "devster graph --format ", "dot", env, tmp_path) == [
         "text",
         "mermaid",

@@ -65,10 +65,24 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imported_roots(path: Path) -> Iterator[tuple[str, int]]:
-    """Top-level names of the absolute imports in ``path`` (lazy ones too), with lines."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """ids of the import nodes inside ``if TYPE_CHECKING:`` blocks (never run)."""
+    skipped: set[int] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for inner in node.body:
+                skipped |= {id(n) for n in ast.walk(inner)}
+    return skipped
+
+
+def imported_roots(path: Path) -> Iterator[tuple[str, int]]:
+    """Top-level names of the absolute imports that run in ``path`` (lazy ones too, not
+    those under ``if TYPE_CHECKING:``, which only the type checker reads), with lines."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    skipped = _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name.split(".")[0], node.lineno
@@ -110,6 +124,15 @@ def test_the_check_sees_lazy_imports_inside_functions(tmp_path: Path) -> None:
     source = tmp_path / "lazy.py"
     source.write_text("def run():\n    from aiohttp import web\n    import textual_serve.server\n")
     assert [root for root, _line in imported_roots(source)] == ["aiohttp", "textual_serve"]
+
+
+def test_the_check_skips_imports_only_the_type_checker_reads(tmp_path: Path) -> None:
+    source = tmp_path / "typed.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from _typeshed import X\n"
+        "import docker\n"
+    )
+    assert [root for root, _line in imported_roots(source)] == ["typing", "docker"]
 
 
 def test_extras_named_for_modules_exist_and_the_test_extra_includes_them() -> None:
