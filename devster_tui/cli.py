@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
 from devster_tui import __version__
+from devster_tui.errors import DevsterError, ExitCode
 
 # (name, module, one-line help).  Each module provides ``add_arguments(parser)`` and
 # ``run(args) -> int`` and must not import heavy packages at module level.
@@ -132,11 +134,6 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_USAGE = 64
-
 
 class _CommandModule(Protocol):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
@@ -220,23 +217,53 @@ def _full_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run devster with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    """Run devster with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    The one place errors become what a user reads: a :class:`DevsterError` is printed as
+    ``devster: MESSAGE`` and exits with its code; an ``OSError`` nothing handled names its
+    path; anything else is one line too, with the traceback only under ``DEVSTER_DEBUG=1``
+    (and in ``engine.log``, for the background engine of ``up -d``).
+    """
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(words)
     args = parser.parse_args(words)
     module_name = getattr(args, "_module", None)
     if module_name is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     module = cast(_CommandModule, importlib.import_module(module_name))
     try:
         return module.run(args)
+    except DevsterError as exc:
+        return _report(exc.message, exc.exit_code)
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.SIGINT
     except BrokenPipeError:
         # `devster graph | head`: the reader went away; that is not an error.
         try:
             sys.stdout.close()
         except OSError:
             pass
-        return EXIT_OK
+        return ExitCode.OK
+    except Exception as exc:
+        # ``up -d``'s engine writes to STATE_DIR/engine.log, where a traceback helps.
+        if os.environ.get("DEVSTER_DEBUG") or getattr(args, "background_engine", False):
+            raise
+        if isinstance(exc, OSError) and exc.strerror:
+            where = f"{exc.filename}: " if exc.filename is not None else ""
+            return _report(f"{where}{exc.strerror}", ExitCode.FAILED)
+        return _report(
+            f"internal error: {type(exc).__name__}: {exc} (DEVSTER_DEBUG=1 shows the traceback)",
+            ExitCode.FAILED,
+        )
+
+
+def _report(message: str, code: int) -> int:
+    """Write ``devster: MESSAGE`` (one line) to stderr; return ``code``."""
+    text = " ".join(message.split("\n"))
+    try:
+        sys.stderr.write(f"devster: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr is gone (a closed terminal): the code still counts
+        pass
+    return int(code)

@@ -9,15 +9,15 @@ known (YAML), or line and column 0 (Python configs).
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
 from devster_tui.config.errors import ConfigError, KeyPath, SourceMap
 from devster_tui.config.graph import TaskGraph
 from devster_tui.config.schema import HealthCheck, Project, Task
+from devster_tui.errors import did_you_mean as did_you_mean
 
 _PORT_REF = re.compile(r"\$\{ports\.([^}]*)\}")
 """``${ports.NAME}`` inside a command, env value or health check."""
@@ -42,36 +42,6 @@ class Placeholders:
     """Names of environments that failed validation."""
     hosts: frozenset[str] = frozenset()
     """Names of hosts that failed validation."""
-
-
-def did_you_mean(name: str, candidates: Iterable[str], what: str) -> str:
-    """A hint for an unknown ``name``: the closest candidate, or the known names.
-
-    Args:
-        name: The unknown name as written.
-        candidates: The names that exist.
-        what: The plural noun for the candidates, e.g. ``tasks``.
-
-    Returns:
-        Text to append to an error message, starting with ``"; "`` (or ``""``).
-    """
-    known = list(candidates)
-    low = name.lower()
-    # A different case or swapped letters (`bd` for `db`) first, then difflib's ratio, then
-    # abbreviations (`prod` for `production`).
-    close = [k for k in known if sorted(k.lower()) == sorted(low)]
-    close += difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    close += [
-        k
-        for k in known
-        if len(low) >= 3 and (k.lower().startswith(low) or low.startswith(k.lower()))
-    ]
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    if not known:
-        return f"; no {what} are defined"
-    shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-    return f"; known {what}: {shown}"
 
 
 class _Checker:
