@@ -95,7 +95,7 @@ def test_stale_socket_of_a_killed_engine_is_replaced(tmp_path: Path) -> None:
         _poll(lambda: _answers(client), "first engine answers")
         up = [sys.executable, "-m", "devster_tui", "up", "--no-tui", "-f", str(file)]
         second = subprocess.run(up, capture_output=True, text=True, timeout=30)
-        assert second.returncode == 3
+        assert second.returncode == 5  # ExitCode.ALREADY_RUNNING
         assert f"already running (pid {first.pid})" in second.stderr
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -177,8 +177,9 @@ def test_commands_and_output_over_the_socket(tmp_path: Path) -> None:
             refused = await client.json("POST", "/v1/commands", {"action": "stop", "tasks": ["x"]})
             assert refused == {
                 "ok": False,
-                "message": "unknown task: x",
+                "message": "unknown task: x; known tasks: web",
                 "needs_confirmation": False,
+                "unknown": ["x"],
             }
             stopped = await client.json(
                 "POST", "/v1/commands", {"action": "stop", "tasks": ["web"]}

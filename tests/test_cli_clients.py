@@ -65,7 +65,7 @@ def test_second_up_refuses_with_the_running_pid(engine: tuple[Path, dict[str, st
     pid = json.loads(devster("ps", "--json", cwd=cwd, env=env).stdout)["pid"]
     for args in (("up", "--no-tui"), ("up", "-d")):
         result = devster(*args, cwd=cwd, env=env)
-        assert result.returncode == 3
+        assert result.returncode == 5  # ExitCode.ALREADY_RUNNING
         assert f"already running (pid {pid})" in result.stderr
 
 
@@ -77,7 +77,7 @@ def test_logs_prints_lines_and_streams(engine: tuple[Path, dict[str, str]]) -> N
     only_err = devster("logs", "--view", "stderr", "err", cwd=cwd, env=env)
     assert only_err.stdout == "oops\n"
     unknown = devster("logs", "nope", cwd=cwd, env=env)
-    assert unknown.returncode == 1 and "unknown task: nope" in unknown.stderr
+    assert unknown.returncode == 2 and "no such task: nope" in unknown.stderr
 
 
 def test_logs_follow_shows_the_next_run(engine: tuple[Path, dict[str, str]]) -> None:
@@ -128,7 +128,7 @@ def test_restart_stop_start_trigger_and_wait(engine: tuple[Path, dict[str, str]]
     timeout = devster("wait", "web", "--for", "healthy", "--timeout", "0.3", cwd=cwd, env=env)
     assert timeout.returncode == 4 and "not healthy after 0.3s" in timeout.stderr
     bad = devster("restart", "ghost", cwd=cwd, env=env)
-    assert bad.returncode == 1 and "unknown task: ghost" in bad.stderr
+    assert bad.returncode == 2 and "unknown task: ghost" in bad.stderr
 
 
 def test_events_lists_and_follows(engine: tuple[Path, dict[str, str]]) -> None:

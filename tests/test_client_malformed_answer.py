@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devster_tui.api.client import EXIT_NO_ENGINE
+from devster_tui.errors import ExitCode
 from tests.helpers import devster_cli as devster
 
 
@@ -61,4 +61,4 @@ def test_a_non_http_answer_is_reported_in_one_line(
     )
     assert "Traceback" not in result.stderr
     assert result.stderr == "devster: malformed answer from the engine: malformed response\n"
-    assert result.returncode == EXIT_NO_ENGINE
+    assert result.returncode == ExitCode.NO_ENGINE

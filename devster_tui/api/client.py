@@ -19,25 +19,31 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devster_tui.api.wire import WireError, build_request, parse_response_head
+from devster_tui.errors import DevsterError, ExitCode
 
-EXIT_NO_ENGINE = 3
-"""Exit status of a client command when no engine answers."""
+START_HINT = "start one with: devster up -d"
+"""What a user without an engine can do (ends every "no engine" message)."""
 
 
-class NoEngine(Exception):
+class NoEngine(DevsterError):
     """No engine answers at the address (no socket, or nothing listening)."""
 
+    def __init__(self, message: str) -> None:
+        """Record what was tried; the exit status is :attr:`ExitCode.NO_ENGINE`."""
+        super().__init__(message, ExitCode.NO_ENGINE)
 
-class ApiError(Exception):
-    """The engine answered with an HTTP error."""
+
+class ApiError(DevsterError):
+    """The engine answered with an HTTP error (reported as the engine's message, exit 1)."""
 
     def __init__(self, status: int, message: str) -> None:
         """Record the status and the engine's message."""
-        super().__init__(f"{message} (HTTP {status})")
+        super().__init__(message, ExitCode.FAILED)
         self.status = status
         """HTTP status."""
-        self.message = message
-        """The engine's message."""
+
+    def __str__(self) -> str:
+        return f"{self.message} (HTTP {self.status})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +96,15 @@ def resolve_address(
     try:
         config = find_config(file)
     except DiscoveryError as exc:
-        raise NoEngine(str(exc)) from None
+        raise NoEngine(f"no engine is running for this project: {exc}") from None
     return Address(socket=str(project_socket(config)))
+
+
+def _nothing_at(address: Address, exc: OSError) -> str:
+    return (
+        f"no engine is running for this project (nothing at {address.describe()}: "
+        f"{exc.strerror}); {START_HINT}"
+    )
 
 
 def _connect(address: Address, timeout: float | None) -> socket.socket:
@@ -111,9 +124,7 @@ def _connect(address: Address, timeout: float | None) -> socket.socket:
             raise
         return sock
     except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError) as exc:
-        raise NoEngine(
-            f"no devster engine is running at {address.describe()} ({exc.strerror})"
-        ) from None
+        raise NoEngine(_nothing_at(address, exc)) from None
 
 
 def _error_message(body: bytes) -> str:
@@ -236,9 +247,7 @@ class AsyncClient:
             assert address.socket is not None
             return await asyncio.open_unix_connection(address.socket, limit=2**24)
         except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError) as exc:
-            raise NoEngine(
-                f"no devster engine is running at {address.describe()} ({exc.strerror})"
-            ) from None
+            raise NoEngine(_nothing_at(address, exc)) from None
 
     async def _start(
         self, method: str, target: str, body: Any

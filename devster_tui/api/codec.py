@@ -178,6 +178,7 @@ def result_to_json(result: CommandResult) -> dict[str, Any]:
         "ok": result.ok,
         "message": result.message,
         "needs_confirmation": result.needs_confirmation,
+        "unknown": list(result.unknown),
     }
 
 
@@ -187,6 +188,7 @@ def result_from_json(raw: Mapping[str, Any]) -> CommandResult:
         bool(raw.get("ok")),
         str(raw.get("message", "")),
         bool(raw.get("needs_confirmation", False)),
+        tuple(str(name) for name in raw.get("unknown") or ()),
     )
 
 

@@ -7,7 +7,9 @@ sub-directory named after a hash of the project file's real path: the path stays
 (Unix socket paths are limited to ~107 bytes) and only the owner can enter the directory,
 whatever the umask.  The lock is an ``flock`` on a file in the same directory, so the
 kernel releases it when an engine dies, even by ``kill -9``; the socket that engine left
-behind is then stale and the next engine replaces it.
+behind is then stale and the next engine replaces it.  A ``$XDG_RUNTIME_DIR`` that belongs
+to another user is refused (by owner, so also when running as root, whom no permission
+stops), rather than filled with directories that user controls.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from devster_tui.errors import DevsterError, ExitCode
+
 SOCKET_NAME = "api.sock"
 """File name of the control socket inside the runtime directory."""
 LOCK_NAME = "engine.lock"
@@ -29,25 +33,39 @@ INFO_NAME = "engine.json"
 """File name of the engine's description (pid, project, TCP address)."""
 
 
-class RuntimeDirError(Exception):
-    """The runtime directory is unsafe (not ours, a symlink, open to others)."""
+class RuntimeDirError(DevsterError):
+    """The runtime directory is unsafe (not ours, a symlink, open to others): exit 2."""
+
+    def __init__(self, problem: str) -> None:
+        """Describe the problem, naming the path (``/run/user/0 belongs to ...``)."""
+        super().__init__(f"unsafe runtime directory: {problem}", ExitCode.CONFIG)
 
 
-class AlreadyRunning(Exception):
-    """Another engine holds the project's lock."""
+class AlreadyRunning(DevsterError):
+    """Another engine holds the project's lock: exit 5."""
 
     def __init__(self, pid: int | None) -> None:
         """Record the other engine's pid (None when unknown)."""
-        super().__init__(f"already running (pid {pid if pid is not None else '?'})")
+        super().__init__(
+            f"already running (pid {pid if pid is not None else '?'})", ExitCode.ALREADY_RUNNING
+        )
         self.pid = pid
         """The running engine's process id, if known."""
 
 
-def runtime_base() -> Path:
-    """The per-user directory holding one sub-directory per project."""
+def _xdg_runtime_dir() -> Path | None:
+    """``$XDG_RUNTIME_DIR`` when it names an existing directory by an absolute path."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isabs(xdg) and os.path.isdir(xdg):
-        return Path(xdg) / "devster"
+        return Path(xdg)
+    return None
+
+
+def runtime_base() -> Path:
+    """The per-user directory holding one sub-directory per project."""
+    xdg = _xdg_runtime_dir()
+    if xdg is not None:
+        return xdg / "devster"
     return Path(os.environ.get("TMPDIR") or "/tmp") / f"devster-{os.getuid()}"
 
 
@@ -87,8 +105,12 @@ def ensure_runtime_dir(config_file: Path) -> Path:
     """Create (or check) the project's runtime directory and its parent, both 0700.
 
     Raises:
-        RuntimeDirError: when a directory exists but is not a directory owned by this user.
+        RuntimeDirError: when a directory exists but is not a directory owned by this user,
+            or ``$XDG_RUNTIME_DIR`` (where the directories would go) belongs to another user.
     """
+    xdg = _xdg_runtime_dir()
+    if xdg is not None and (owner := os.stat(xdg).st_uid) != os.getuid():
+        raise RuntimeDirError(f"{xdg} (XDG_RUNTIME_DIR) belongs to another user (uid {owner})")
     base = runtime_base()
     _private_dir(base)
     directory = base / project_key(config_file)

@@ -13,9 +13,7 @@ import argparse
 import sys
 
 from devster_tui.commands.clientopts import add_client_options
-
-EXIT_NO_ENGINE = 3
-"""Nothing answers at the address."""
+from devster_tui.errors import DevsterError, ExitCode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bus:
         if not args.project:
             sys.stderr.write("devster attach: --bus needs --project NAME\n")
-            return 64
+            return ExitCode.USAGE
         return asyncio.run(_attach_bus(args))
     return asyncio.run(_attach_api(args))
 
@@ -46,18 +44,16 @@ def run(args: argparse.Namespace) -> int:
 async def _attach_api(args: argparse.Namespace) -> int:
     import asyncio
 
-    from devster_tui.api.client import NoEngine
+    from devster_tui.api.client import START_HINT
     from devster_tui.api.remote import RemoteEngine
     from devster_tui.commands.clientopts import address_of
 
     try:
         remote = await RemoteEngine.connect(address_of(args))
-    except (NoEngine, OSError) as exc:
-        sys.stderr.write(
-            f"devster: {exc}\n"
-            "devster: no engine is running for this project (start one with: devster up -d)\n"
-        )
-        return EXIT_NO_ENGINE
+    except OSError as exc:  # NoEngine is a DevsterError already
+        raise DevsterError(
+            f"no engine is running for this project ({exc}); {START_HINT}", ExitCode.NO_ENGINE
+        ) from None
     from devster_tui.tui.app import CockpitApp
 
     project = remote.store.state.project or "devster"
@@ -108,7 +104,7 @@ async def _attach_bus(args: argparse.Namespace) -> int:
             await mirror.run()
         except OSError as exc:
             failure.append(str(exc))
-            app.exit(EXIT_NO_ENGINE)
+            app.exit(ExitCode.NO_ENGINE)
 
     sync = asyncio.create_task(follow())
     try:
@@ -117,6 +113,5 @@ async def _attach_bus(args: argparse.Namespace) -> int:
         sync.cancel()
         await asyncio.gather(sync, return_exceptions=True)
     if failure:
-        sys.stderr.write(f"devster: {failure[0]}\n")
-        return EXIT_NO_ENGINE
-    return 0
+        raise DevsterError(failure[0], ExitCode.NO_ENGINE)
+    return ExitCode.OK

@@ -7,26 +7,12 @@ format); these commands must answer within 200 ms against a running engine.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
+from typing import Any
 
-from devster_tui.api.client import (
-    EXIT_NO_ENGINE,
-    Address,
-    ApiError,
-    Client,
-    NoEngine,
-    resolve_address,
-    wire_error_message,
-)
+from devster_tui.api.client import Address, Client, resolve_address, wire_error_message
 from devster_tui.api.wire import WireError
-
-EXIT_OK = 0
-"""The request was carried out."""
-EXIT_REFUSED = 1
-"""The engine refused the request (unknown task, read-only task ...)."""
-EXIT_TIMEOUT = 4
-"""``devster wait``: the condition was not met in time."""
+from devster_tui.errors import DevsterError, ExitCode, unknown_names
 
 
 def add_client_options(parser: argparse.ArgumentParser, *, short_file: bool = True) -> None:
@@ -60,23 +46,29 @@ def address_of(args: argparse.Namespace) -> Address:
 
 
 def guarded(args: argparse.Namespace, body: Callable[[Client], int]) -> int:
-    """Run ``body`` with a client; turn "no engine", HTTP errors and malformed answers into
-    messages and codes."""
+    """Run ``body`` with a client; a timeout or a malformed answer becomes a
+    :class:`DevsterError` (exit 3), like "no engine" (``NoEngine``); an HTTP error is
+    ``ApiError`` (exit 1).
+
+    Raises:
+        DevsterError: reported by ``cli.main`` as one line.
+    """
     try:
         client = Client(address_of(args))
         return body(client)
-    except NoEngine as exc:
-        sys.stderr.write(
-            f"devster: {exc}\n"
-            "devster: no engine is running for this project (start one with: devster up -d)\n"
-        )
-        return EXIT_NO_ENGINE
-    except ApiError as exc:
-        sys.stderr.write(f"devster: {exc.message}\n")
-        return EXIT_REFUSED
     except TimeoutError:
-        sys.stderr.write("devster: the engine did not answer in time\n")
-        return EXIT_NO_ENGINE
+        raise DevsterError("the engine did not answer in time", ExitCode.NO_ENGINE) from None
     except WireError as exc:  # something else listens there (or a broken engine)
-        sys.stderr.write(f"devster: {wire_error_message(exc)}\n")
-        return EXIT_NO_ENGINE
+        raise DevsterError(wire_error_message(exc), ExitCode.NO_ENGINE) from None
+
+
+def check_task_names(names: list[str], snapshot: dict[str, Any]) -> None:
+    """Refuse names that are not tasks of the engine's ``GET /v1/state`` snapshot.
+
+    Raises:
+        DevsterError: ``no such task: wbe; did you mean 'web'?`` (exit 2).
+    """
+    known = [task["name"] for task in snapshot["state"]["tasks"]]
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise DevsterError(unknown_names("no such task", missing, known, "tasks"), ExitCode.CONFIG)

@@ -19,10 +19,9 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from devster_tui.errors import ExitCode
+
 SHELLS = ("bash", "zsh", "fish")
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_USAGE = 64
 
 _NAME_METAVARS = ("TASK", "JOB")
 """Positional metavars completed with the project's names."""
@@ -552,10 +551,10 @@ def names(command: str, loaded_file: str | None, parser: argparse.ArgumentParser
 
     if command not in {c.name for c in commands_of(parser)}:
         sys.stderr.write(f"devster completion: --names: no such command: {command}\n")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     loaded = load_from_args(argparse.Namespace(file=loaded_file, profile=[]))
     if loaded is None:
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     project = loaded.project
     if command == "run":
         found = [name for name, task in project.tasks.items() if task.kind == "job"]
@@ -564,7 +563,7 @@ def names(command: str, loaded_file: str | None, parser: argparse.ArgumentParser
         if command == "trigger":
             found += [name for name in project.observers if name not in project.tasks]
     sys.stdout.write("".join(f"{name}\n" for name in found))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -578,6 +577,6 @@ def run(args: argparse.Namespace) -> int:
         return names(args.names, args.file, full_parser())
     if args.shell is None:
         sys.stderr.write("devster completion: name a shell: bash, zsh or fish\n")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     sys.stdout.write(script(args.shell, full_parser()))
-    return EXIT_OK
+    return ExitCode.OK

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from devster_tui.api.client import Client
-from devster_tui.commands.clientopts import EXIT_OK, EXIT_REFUSED, add_client_options, guarded
+from devster_tui.commands.clientopts import add_client_options, guarded
+from devster_tui.errors import DevsterError, ExitCode
 
 ACTIONS = ("restart", "stop", "start", "trigger")
 """The sub-commands this module serves (the action is the sub-command's name)."""
@@ -31,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Send the command; print the engine's answer; 1 when it was refused."""
+    """Send the command; print the engine's answer.
+
+    Raises:
+        DevsterError: the engine's refusal (exit 2 for an unknown task name, else 1).
+    """
 
     def body(client: Client) -> int:
         command: dict[str, object] = {"action": args.action, "tasks": args.tasks, "by": "cli"}
@@ -43,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         message = str(result.get("message", ""))
         if not result.get("ok"):
             hint = " (add --yes to confirm)" if result.get("needs_confirmation") else ""
-            sys.stderr.write(f"devster: {message}{hint}\n")
-            return EXIT_REFUSED
+            code = ExitCode.CONFIG if result.get("unknown") else ExitCode.FAILED
+            raise DevsterError(f"{message}{hint}", code)
         sys.stdout.write(f"{message}\n")
-        return EXIT_OK
+        return ExitCode.OK
 
     return guarded(args, body)

@@ -17,13 +17,10 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from devster_tui.commands.hosting import EXIT_RUNNING
+from devster_tui.errors import DevsterError, ExitCode
 
 if TYPE_CHECKING:
     from devster_tui.config.loader import LoadedProject
-
-EXIT_DETACH_FAILED = 1
-"""``devster up -d``: the background engine did not come up."""
 
 _NOT_STARTED = frozenset({"defined", "waiting", "starting"})
 
@@ -59,17 +56,21 @@ def _child_argv(args: argparse.Namespace, loaded: LoadedProject) -> list[str]:
 
 
 def detach(args: argparse.Namespace, loaded: LoadedProject) -> int:
-    """Start the engine in the background; return once its tasks are started."""
-    from devster_tui.api.client import ApiError, Client, NoEngine
-    from devster_tui.api.paths import AlreadyRunning, acquire, socket_path
+    """Start the engine in the background; return once its tasks are started.
 
-    try:
-        acquire(loaded.file).release()
-    except AlreadyRunning as exc:
-        sys.stderr.write(f"devster: {exc}\n")
-        return EXIT_RUNNING
+    Raises:
+        DevsterError: an engine already runs (``AlreadyRunning``, exit 5), the runtime
+            directory is unsafe (exit 2), or the background engine did not come up (exit 1,
+            or the engine's own 2 or 5).
+    """
+    from devster_tui.api.client import ApiError, Client, NoEngine
+    from devster_tui.api.paths import acquire, socket_path
+
+    acquire(loaded.file).release()
     state_dir = loaded.root / loaded.project.state_dir
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # ``.devster/other.yaml`` (a project file with another name): ``.devster`` is private too.
+    state_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, exist_ok=True)
     log_path = state_dir / "engine.log"
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
@@ -94,10 +95,11 @@ def detach(args: argparse.Namespace, loaded: LoadedProject) -> int:
                 return _abort(child, caught)
             code = child.poll()
             if code is not None:
-                sys.stderr.write(
-                    f"devster: the background engine exited with status {code}; see {log_path}\n"
+                passed_on = (ExitCode.CONFIG, ExitCode.ALREADY_RUNNING)
+                raise DevsterError(
+                    f"the background engine exited with status {code}; see {log_path}",
+                    code if code in passed_on else ExitCode.FAILED,
                 )
-                return code if code in (EXIT_RUNNING, 2) else EXIT_DETACH_FAILED
             try:
                 health = client.json("GET", "/v1/health")
                 if health.get("pid") == child.pid and _started(client, health):
@@ -106,10 +108,9 @@ def detach(args: argparse.Namespace, loaded: LoadedProject) -> int:
                 pass
             if time.monotonic() >= deadline:
                 if health is None:
-                    sys.stderr.write(
-                        f"devster: the background engine did not answer; see {log_path}\n"
+                    raise DevsterError(
+                        f"the background engine did not answer; see {log_path}", ExitCode.FAILED
                     )
-                    return EXIT_DETACH_FAILED
                 sys.stderr.write("devster: some tasks are still waiting to start\n")
                 break
             time.sleep(0.05)
@@ -117,7 +118,7 @@ def detach(args: argparse.Namespace, loaded: LoadedProject) -> int:
         f"devster: engine running in the background (pid {child.pid}); "
         f"devster ps | logs | attach | down\n"
     )
-    return 0
+    return ExitCode.OK
 
 
 @contextlib.contextmanager
@@ -156,7 +157,7 @@ def _abort(child: subprocess.Popen[bytes], caught: list[int]) -> int:
                 sent += 1
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(0.05)
-    return 128 + first
+    return ExitCode(128 + first)
 
 
 def _started(client: object, health: dict[str, object]) -> bool:

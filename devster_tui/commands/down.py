@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from devster_tui.api.client import Client
-from devster_tui.commands.clientopts import EXIT_OK, EXIT_REFUSED, add_client_options, guarded
+from devster_tui.commands.clientopts import add_client_options, guarded
+from devster_tui.errors import DevsterError, ExitCode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +29,8 @@ def run(args: argparse.Namespace) -> int:
             command["force"] = True
         result = client.json("POST", "/v1/commands", command)
         if not result.get("ok"):
-            sys.stderr.write(f"devster: {result.get('message', '')}\n")
-            return EXIT_REFUSED
+            raise DevsterError(str(result.get("message", "")), ExitCode.FAILED)
         sys.stdout.write(f"stopped (engine pid {health.get('pid')})\n")
-        return EXIT_OK
+        return ExitCode.OK
 
     return guarded(args, body)

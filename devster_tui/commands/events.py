@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from devster_tui.api.client import Client
-from devster_tui.commands.clientopts import EXIT_OK, add_client_options, guarded
+from devster_tui.commands.clientopts import add_client_options, guarded
+from devster_tui.errors import ExitCode
 
 MAX_DATA = 120
 """Longest data column of a text row."""
@@ -62,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
                 out.write(format_event(json.loads(line)) + "\n")
             if args.follow:
                 out.flush()
-        return EXIT_OK
+        return ExitCode.OK
 
     try:
         return guarded(args, body)
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.SIGINT

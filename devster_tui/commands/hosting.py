@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from devster_tui.engine.supervisor import Engine
     from devster_tui.state.events import Event
 
-EXIT_RUNNING = 3
-"""``devster up``: another engine already runs for the project."""
-
 
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--api-port`` and ``--api-host`` (the optional TCP listener)."""
@@ -42,17 +39,16 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def take_lock(loaded: LoadedProject) -> EngineLock | None:
-    """Take the project's single-instance lock, or say who holds it (None)."""
-    from devster_tui.api.paths import AlreadyRunning, RuntimeDirError, acquire
+def take_lock(loaded: LoadedProject) -> EngineLock:
+    """Take the project's single-instance lock.
 
-    try:
-        return acquire(loaded.file)
-    except AlreadyRunning as exc:
-        sys.stderr.write(f"devster: {exc}\n")
-    except RuntimeDirError as exc:
-        sys.stderr.write(f"devster: unsafe runtime directory: {exc}\n")
-    return None
+    Raises:
+        AlreadyRunning: another engine holds it (exit 5).
+        RuntimeDirError: the runtime directory is not safe to use (exit 2).
+    """
+    from devster_tui.api.paths import acquire
+
+    return acquire(loaded.file)
 
 
 @contextlib.asynccontextmanager

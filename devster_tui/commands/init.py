@@ -20,9 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_EXISTS = 2
-"""A project file is already there (or the directory cannot be written): nothing written."""
+from devster_tui.errors import ExitCode
 
 FILE_NAME = "devster.yaml"
 """The file written."""
@@ -169,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     refusal = _refusal(target)
     if refusal is not None:
         sys.stderr.write(f"devster init: {refusal}\n")
-        return EXIT_EXISTS
+        return ExitCode.CONFIG
     name = project_name(target.parent)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -177,12 +175,12 @@ def run(args: argparse.Namespace) -> int:
             out.write(starter(name))
     except FileExistsError:
         sys.stderr.write(f"devster init: {target} already exists; nothing written\n")
-        return EXIT_EXISTS
+        return ExitCode.CONFIG
     except OSError as exc:
         sys.stderr.write(f"devster init: {target}: {exc.strerror or exc}; nothing written\n")
-        return EXIT_EXISTS
+        return ExitCode.CONFIG
     _report(target, name, args.file)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _report(target: Path, name: str, chosen: str | None) -> None:

@@ -14,7 +14,13 @@ from urllib.parse import quote
 
 from devster_tui.api.client import AsyncClient, Client
 from devster_tui.api.codec import line_bytes
-from devster_tui.commands.clientopts import EXIT_OK, add_client_options, address_of, guarded
+from devster_tui.commands.clientopts import (
+    add_client_options,
+    address_of,
+    check_task_names,
+    guarded,
+)
+from devster_tui.errors import DevsterError, ExitCode
 
 BATCH = 5000
 """Lines fetched per request."""
@@ -83,16 +89,12 @@ def _target(task: str, view: str, **query: object) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the lines (then follow them with ``-f``)."""
     if args.since is not None and args.since != "last" and not args.since.isdigit():
-        sys.stderr.write("devster: --since takes a run number or 'last'\n")
-        return 64
+        raise DevsterError("--since takes a run number or 'last'", ExitCode.USAGE)
 
     def body(client: Client) -> int:
         snapshot = client.json("GET", "/v1/state")
+        check_task_names(args.tasks, snapshot)
         known = {t["name"]: t for t in snapshot["state"]["tasks"]}
-        missing = [t for t in args.tasks if t not in known]
-        if missing:
-            sys.stderr.write(f"devster: unknown task: {', '.join(missing)}\n")
-            return 1
         printer = _Printer(sys.stdout.buffer, list(args.tasks))
         cursors: dict[str, int] = {}
         for task in args.tasks:
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                     break
             cursors[task] = cursor
         if not args.follow_lines:
-            return EXIT_OK
+            return ExitCode.OK
         import asyncio
 
         async def follow(aclient: AsyncClient, task: str) -> None:
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             asyncio.run(main())
         except KeyboardInterrupt:
-            return 130
-        return EXIT_OK
+            return ExitCode.SIGINT
+        return ExitCode.OK
 
     return guarded(args, body)

@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from devster_tui.api.client import Client
-from devster_tui.commands.clientopts import EXIT_OK, add_client_options, guarded
+from devster_tui.commands.clientopts import add_client_options, guarded
+from devster_tui.errors import ExitCode
 from devster_tui.state.selectors import format_duration
 
 _LIVE = frozenset({"starting", "running", "healthy", "unhealthy", "stopping"})
@@ -76,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
             state = snapshot["state"]
             sys.stdout.write(f"project {state['project']} (engine pid {state['pid']})\n")
             sys.stdout.write(format_table(rows(snapshot)))
-        return EXIT_OK
+        return ExitCode.OK
 
     return guarded(args, body)

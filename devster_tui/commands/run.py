@@ -25,12 +25,11 @@ import sys
 from devster_tui.commands.options import add_config_options
 from devster_tui.commands.up import (
     load,
+    refuse_unknown_tasks,
     supervise_headless,
-    unknown_tasks,
     with_secrets_or_report,
 )
-
-EXIT_CONFIG = 2
+from devster_tui.errors import ExitCode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,12 +60,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, *, resume_gc: bool) -> int:
     loaded = load(args)
     if loaded is None:
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     names: list[str] = list(dict.fromkeys(args.tasks))
-    missing = unknown_tasks(loaded, names)
-    if missing:
-        sys.stderr.write(f"devster: no such task: {', '.join(missing)}\n")
-        return EXIT_CONFIG
+    refuse_unknown_tasks(loaded, names)
     services = [n for n in names if loaded.project.tasks[n].kind != "job"]
     if services:
         sys.stderr.write(
@@ -74,10 +70,10 @@ def _run(args: argparse.Namespace, *, resume_gc: bool) -> int:
             f"{'is a service' if len(services) == 1 else 'are services'}: services never "
             "finish; name jobs (kind: job), or use 'devster up'\n"
         )
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     resolved = with_secrets_or_report(loaded, ask_in_tui=False)
     if resolved is None:
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     loaded = resolved
     from devster_tui.engine.supervisor import Engine
 

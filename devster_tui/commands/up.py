@@ -1,11 +1,11 @@
 """``devster up [TASK...]``: start the project and supervise it, in the TUI or headless.
 
-Exit status (headless and TUI alike):
+Exit status (headless and TUI alike), from :class:`~devster_tui.errors.ExitCode`:
   0    every task ended fine (or was running fine when you stopped devster with ``q``)
   1    a task failed, was blocked, or ended with an unsuccessful exit
   2    the project file is missing or invalid, or a named task does not exist
-  3    an engine already runs for this project ("already running (pid N)")
-  130  stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM
+  5    an engine already runs for this project ("already running (pid N)")
+  129  SIGHUP (the terminal was closed); 130 Ctrl-C (SIGINT); 143 SIGTERM
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from devster_tui.commands.options import add_config_options, load_from_args
+from devster_tui.errors import DevsterError, ExitCode, unknown_names
 
 if TYPE_CHECKING:
     from devster_tui.api.paths import EngineLock
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from devster_tui.engine.supervisor import Engine
     from devster_tui.state.events import Event
     from devster_tui.state.model import EngineState
-
-EXIT_CONFIG = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,9 +77,16 @@ def load(args: argparse.Namespace) -> LoadedProject | None:
     return load_from_args(args)
 
 
-def unknown_tasks(loaded: LoadedProject, names: Sequence[str]) -> list[str]:
-    """The names in ``names`` that are not tasks of the project."""
-    return [name for name in names if name not in loaded.project.tasks]
+def refuse_unknown_tasks(loaded: LoadedProject, names: Sequence[str]) -> None:
+    """Refuse names that are not tasks of the project.
+
+    Raises:
+        DevsterError: ``no such task: wbe; did you mean 'web'?`` (exit 2).
+    """
+    tasks = loaded.project.tasks
+    missing = [name for name in names if name not in tasks]
+    if missing:
+        raise DevsterError(unknown_names("no such task", missing, tasks, "tasks"), ExitCode.CONFIG)
 
 
 class Failures:
@@ -214,11 +220,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``devster up``."""
     loaded = load(args)
     if loaded is None:
-        return EXIT_CONFIG
-    missing = unknown_tasks(loaded, args.tasks)
-    if missing:
-        sys.stderr.write(f"devster: no such task: {', '.join(missing)}\n")
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
+    refuse_unknown_tasks(loaded, args.tasks)
     from devster_tui.commands import hosting
 
     if args.detach:
@@ -228,16 +231,14 @@ def run(args: argparse.Namespace) -> int:
         refused = prompt_errors(loaded)
         if refused:
             sys.stderr.write("".join(f"{error}\n" for error in refused))
-            return EXIT_CONFIG
+            return ExitCode.CONFIG
         return detach(args, loaded)
     lock = hosting.take_lock(loaded)
-    if lock is None:
-        return hosting.EXIT_RUNNING
     try:
         tui = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
         resolved = with_secrets_or_report(loaded, ask_in_tui=tui)
         if resolved is None:
-            return EXIT_CONFIG
+            return ExitCode.CONFIG
         return _run_engine(args, resolved, lock)
     finally:
         lock.release()

@@ -10,9 +10,7 @@ import argparse
 import sys
 
 from devster_tui.commands.options import add_config_options, display_name, load_from_args
-
-EXIT_OK = 0
-EXIT_CONFIG = 2
+from devster_tui.errors import ExitCode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     """Validate the project file and report."""
     loaded = load_from_args(args)
     if loaded is None:
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     project = loaded.project
     parts = [
         _count(len(project.tasks), "task"),
@@ -39,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
         parts.append(_count(len(project.hosts), "host"))
     name = display_name(loaded.file)
     sys.stdout.write(f"{name}: valid: {', '.join(parts)}\n")
-    return EXIT_OK
+    return ExitCode.OK

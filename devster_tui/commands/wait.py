@@ -2,8 +2,8 @@
 
 Follows the event stream and folds it with the engine's reducer, so a state that lasts
 only an instant (a job that runs for a millisecond) is still seen.  Exit status: 0 when
-the condition holds, 1 when it can no longer hold (failed, blocked, stopped), 4 on
-timeout, 3 without an engine.
+the condition holds, 1 when it can no longer hold (failed, blocked, stopped), 2 for an
+unknown task, 3 without an engine, 4 on timeout (:class:`~devster_tui.errors.ExitCode`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ import sys
 import time
 
 from devster_tui.api.client import Client
-from devster_tui.commands.clientopts import (
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_TIMEOUT,
-    add_client_options,
-    guarded,
-)
+from devster_tui.commands.clientopts import add_client_options, check_task_names, guarded
+from devster_tui.errors import ExitCode
 from devster_tui.state.selectors import WAIT_CONDITIONS, wait_verdict
 
 
@@ -52,18 +47,16 @@ def run(args: argparse.Namespace) -> int:
     def verdict(status: Status) -> int | None:
         found = wait_verdict(args.condition, status)
         if found == "met":
-            return EXIT_OK
+            return ExitCode.OK
         if found == "hopeless":
             sys.stderr.write(f"devster: {args.task} is {status.value}\n")
-            return EXIT_REFUSED
+            return ExitCode.FAILED
         return None
 
     def body(client: Client) -> int:
         snapshot = client.json("GET", "/v1/state")
+        check_task_names([args.task], snapshot)
         store = Store(initial=state_from_json(snapshot["state"]))
-        if args.task not in store.state.tasks:
-            sys.stderr.write(f"devster: unknown task: {args.task}\n")
-            return EXIT_REFUSED
         found = verdict(store.state.tasks[args.task].status)
         if found is not None:
             return found
@@ -86,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         except TimeoutError:
             return _timed_out(args)
         sys.stderr.write("devster: the engine stopped\n")
-        return EXIT_REFUSED
+        return ExitCode.FAILED
 
     return guarded(args, body)
 
@@ -98,4 +91,4 @@ def event_matters(line: bytes, task: str) -> bool:
 
 def _timed_out(args: argparse.Namespace) -> int:
     sys.stderr.write(f"devster: {args.task} not {args.condition} after {args.timeout:g}s\n")
-    return EXIT_TIMEOUT
+    return ExitCode.TIMEOUT

@@ -15,6 +15,7 @@ import shlex
 import sys
 
 from devster_tui.commands.clientopts import add_client_options
+from devster_tui.errors import DevsterError, ExitCode
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 """Hosts that need no token."""
@@ -64,22 +65,20 @@ def run(args: argparse.Namespace) -> int:
             f"devster web: needs the web extra ({', '.join(missing)} not installed): "
             "python3 -m pip install 'devster-tui[web]'\n"
         )
-        return 2
-    from devster_tui.api.client import Client, NoEngine
+        return ExitCode.CONFIG
+    from devster_tui.api.client import START_HINT, Client
     from devster_tui.commands.clientopts import address_of
 
     try:
         address = address_of(args)
         Client(address, timeout=2.0).json("GET", "/v1/health")
-    except (NoEngine, OSError) as exc:
-        sys.stderr.write(
-            f"devster: {exc}\n"
-            "devster: no engine is running for this project (start one with: devster up -d)\n"
-        )
-        return 3
+    except OSError as exc:  # NoEngine is a DevsterError already
+        raise DevsterError(
+            f"no engine is running for this project ({exc}); {START_HINT}", ExitCode.NO_ENGINE
+        ) from None
     if address.socket is None:
         sys.stderr.write("devster web: needs the engine's Unix socket (not --url)\n")
-        return 64
+        return ExitCode.USAGE
     token = None
     if args.host not in LOOPBACK:
         import secrets

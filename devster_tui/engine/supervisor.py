@@ -38,6 +38,7 @@ from devster_tui.engine.policy import (
 )
 from devster_tui.engine.runner import RunnerContext, StateWaiter, TaskRunner
 from devster_tui.engine.triggers import TriggerHub
+from devster_tui.errors import ExitCode, unknown_names
 from devster_tui.executors.base import Executor
 from devster_tui.state.clock import Clock, SystemClock
 from devster_tui.state.commands import OBSERVE_GUARDED, Command, CommandResult
@@ -55,15 +56,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
+EXIT_OK = ExitCode.OK
 """Every task ended fine (or is still fine when the engine was asked to stop)."""
-EXIT_FAILED = 1
+EXIT_FAILED = ExitCode.FAILED
 """A task failed, was blocked, or ended with an unsuccessful exit."""
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = ExitCode.SIGINT
 """Stopped by Ctrl-C (SIGINT)."""
-EXIT_TERMINATED = 143
+EXIT_TERMINATED = ExitCode.SIGTERM
 """Stopped by SIGTERM."""
-EXIT_HANGUP = 129
+EXIT_HANGUP = ExitCode.SIGHUP
 """Stopped by SIGHUP (the terminal was closed)."""
 
 
@@ -581,7 +582,8 @@ class Engine:
             command = self._observer_targets(command)
         unknown = [n for n in command.tasks if n not in self._runners]
         if unknown:
-            return CommandResult(False, f"unknown task: {', '.join(unknown)}")
+            message = unknown_names("unknown task", unknown, self._runners, "tasks")
+            return CommandResult(False, message, unknown=tuple(unknown))
         if not command.tasks:
             return CommandResult(False, f"{action}: name at least one task")
         if action in OBSERVE_GUARDED and not command.confirmed:

@@ -73,6 +73,8 @@ class CommandResult:
     """Human-readable outcome or reason for refusal."""
     needs_confirmation: bool = False
     """Refused because the task is ``mode: observe`` and ``confirmed`` was not set."""
+    unknown: tuple[str, ...] = ()
+    """Refused because these names are not tasks (the CLI exits 2 for them)."""
 
 
 class Controller(Protocol):
