@@ -29,6 +29,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from devster_tui.commands.options import add_config_options
+from devster_tui.errors import ExitCode
 
 if TYPE_CHECKING:
     from devster_tui.config.graph import Edge, TaskGraph
@@ -39,8 +40,6 @@ FORMATS = ("text", "mermaid", "dot", "json")
 
 JSON_FORMAT_VERSION = 1
 """Version of the ``--format json`` structure."""
-
-_EXIT_CONFIG = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -295,13 +294,15 @@ RENDERERS = {
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the project and print its graph; config errors go to stderr with exit code 2."""
+    """Load the project and print the graph of the tasks its active profiles run (as
+    ``devster up`` does); config errors go to stderr with exit code 2."""
     from devster_tui.commands.options import load_from_args
-    from devster_tui.config.graph import TaskGraph
+    from devster_tui.config.graph import TaskGraph, with_profiles
 
     loaded = load_from_args(args)
     if loaded is None:
-        return _EXIT_CONFIG
-    graph = TaskGraph.from_project(loaded.project)
-    sys.stdout.write(RENDERERS[args.format](loaded.project, graph))
-    return 0
+        return ExitCode.CONFIG
+    project = with_profiles(loaded.project, loaded.profiles)
+    graph = TaskGraph.from_project(project)
+    sys.stdout.write(RENDERERS[args.format](project, graph))
+    return ExitCode.OK

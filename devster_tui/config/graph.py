@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from devster_tui.config.schema import Project
+from devster_tui.config.schema import Project, Task
 
 EdgeKind = Literal["dependency", "trigger", "pipe"]
 """The three kinds of edges: ``dependency`` (depends_on), ``trigger``, ``pipe`` (stdin from)."""
@@ -60,6 +60,19 @@ class CycleError(ValueError):
         self.cycle = cycle
         """The cycle as a path whose first and last names are equal, e.g. ``[a, b, a]``."""
         super().__init__("dependency cycle: " + " -> ".join(cycle))
+
+
+def in_profiles(task: Task, active: Iterable[str]) -> bool:
+    """Whether ``task`` runs under the ``active`` profiles: it names none, or one of them."""
+    return not task.profiles or not set(task.profiles).isdisjoint(active)
+
+
+def with_profiles(project: Project, active: Iterable[str]) -> Project:
+    """``project`` as ``devster up`` runs it under ``active``: tasks of other profiles left out
+    (so are the edges that reach them, in :meth:`TaskGraph.from_project`)."""
+    chosen = tuple(active)
+    tasks = {name: task for name, task in project.tasks.items() if in_profiles(task, chosen)}
+    return project.model_copy(update={"tasks": tasks})
 
 
 def _split_stream(ref: str) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devster_tui import __version__
-from devster_tui.config.graph import TaskGraph
+from devster_tui.config.graph import TaskGraph, in_profiles
 from devster_tui.config.schema import Task
 from devster_tui.engine.dependencies import DependencyRules
 from devster_tui.engine.gates import Gates
@@ -161,9 +161,7 @@ class Engine:
     # ------------------------------------------------------------------ setup
 
     def _profile_active(self, task: Task) -> bool:
-        if not task.profiles:
-            return True
-        return bool(set(task.profiles) & set(self.loaded.profiles))
+        return in_profiles(task, self.loaded.profiles)
 
     def _make_executor(self) -> Executor:
         if self._executor is None:
