@@ -14,7 +14,9 @@ scraper) talks to it here.  Routes (see ``docs/openapi.yaml``):
 Safety: the Unix socket is 0600 inside a 0700 directory.  The TCP listener requires a
 bearer token (compared in constant time), refuses a foreign ``Host`` or ``Origin`` (DNS
 rebinding, cross-site requests), and both listeners cap header size, body size, the time a
-client may take to send its request and the number of open connections.
+client may take to send its request and the number of open connections.  A body nested too
+deeply for the JSON decoder is a 400 like any other bad body, and a request that fails in
+an unforeseen way is answered 500: neither ends the connection unanswered.
 """
 
 from __future__ import annotations
@@ -318,6 +320,12 @@ class ApiServer:
                     extra=reply.headers,
                 )
                 keep = request.keep_alive
+            except ConnectionError:
+                raise
+            except Exception:
+                log.exception("API request %s %s failed", request.method, request.path)
+                await self._send_error(writer, 500, "internal error", close=True)
+                return
             if not keep:
                 return
 
@@ -413,9 +421,10 @@ class ApiServer:
             await self._send(writer, 200, body, "application/x-ndjson", close=close)
         elif parts == ["v1", "commands"]:
             self._method(request, "POST")
+            raw = _json_body(request.body)
             try:
-                command = codec.command_from_json(json.loads(request.body or b"null"))
-            except (ValueError, UnicodeDecodeError) as exc:
+                command = codec.command_from_json(raw)
+            except ValueError as exc:
                 raise _Reply(400, str(exc)) from None
             result = await self.engine.execute(command)
             await self._send_json(writer, codec.result_to_json(result), close=close)
@@ -567,6 +576,21 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             if not data:
                 return
             budget -= len(data)
+
+
+def _json_body(body: bytes) -> Any:
+    """The JSON value of a request body.
+
+    Raises:
+        _Reply: 400 for a body that is not JSON, or nested deeper than the decoder's
+            recursion limit (``[`` * 100000 raises RecursionError, not ValueError).
+    """
+    try:
+        return json.loads(body or b"null")
+    except RecursionError:
+        raise _Reply(400, "the body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Reply(400, str(exc)) from None
 
 
 def _int(text: str, name: str) -> int:
