@@ -26,6 +26,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from devster_tui.config.checks import Placeholders, check_project
+from devster_tui.config.discover import CANDIDATES
 from devster_tui.config.envfile import read_env_file
 from devster_tui.config.errors import ConfigError, ConfigErrors, KeyPath, Position, SourceMap
 from devster_tui.config.interpolate import InterpolationError, interpolate, interpolate_data
@@ -119,6 +120,9 @@ def load_project(
         raise ConfigErrors(_dedup(errors))
     if not project.project:
         project = project.model_copy(update={"project": root.name})
+    if "state_dir" not in project.model_fields_set and path.name not in CANDIDATES:
+        # Two project files in one directory must not share an event log and output logs.
+        project = project.model_copy(update={"state_dir": f"{project.state_dir}/{path.name}"})
     active = _active_profiles(project, profiles, name, errors)
     if errors:
         raise ConfigErrors(_dedup(errors))

@@ -726,7 +726,9 @@ class Project(_Model):
     profiles: list[Name] = Field(default_factory=list)
     """Profiles active by default (``--profile`` adds more)."""
     state_dir: Text = ".devster"
-    """Where the event log, output logs and socket live, relative to the project file."""
+    """Where the event log, output logs and process records live, relative to the project
+    file; a file not named devster.yaml, devster.yml or devster.py defaults to
+    ``.devster/FILE_NAME``."""
     logs: LogSettings = Field(default_factory=LogSettings)
     """Output storage settings."""
     environments: dict[Name, Environment] = Field(default_factory=dict)
