@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 import pytest
 
@@ -31,27 +29,7 @@ from devster_tui.engine.policy import (
 )
 from devster_tui.state.model import ExitInfo, Status, TaskState
 from devster_tui.state.selectors import WAIT_CONDITIONS, wait_verdict
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md"
-
-Row = tuple[list[set[str] | None], str]
-"""The input cells (None: ``*``) and the result of one table row."""
-
-
-def table(name: str) -> tuple[list[str], list[Row]]:
-    """The header and rows of the table marked ``<!-- table: NAME -->`` in the page."""
-    text = DOC.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- table: {re.escape(name)} -->\n((?:\|.*\n)+)", text)
-    assert match, f"docs/lifecycle.md has no table {name!r}"
-    lines = match.group(1).strip().splitlines()
-    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    rows: list[Row] = []
-    for line in lines[2:]:
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        assert len(cells) == len(header), f"{name}: row {line!r} has the wrong width"
-        inputs = [None if c == "*" else {v.strip() for v in c.split(",")} for c in cells[:-1]]
-        rows.append((inputs, cells[-1]))
-    return header, rows
+from tests.helpers.lifecycle_doc import Row, table
 
 
 def first_match(rows: Sequence[Row], values: Sequence[str]) -> str | None:
