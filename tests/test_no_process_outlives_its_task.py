@@ -156,6 +156,7 @@ def escaping(tmp_path: Path, mode: str) -> Iterator[tuple[Project, dict[str, str
     names = ["setsid_child", "setsid_parent", "orphan", "forker", "stubborn", "stubborn_child"]
     marks = {name: marker() for name in names}
     m = marks
+    keep = marker()
     yaml = f"""
     project: escapes
     tasks:
@@ -166,6 +167,8 @@ def escaping(tmp_path: Path, mode: str) -> Iterator[tuple[Project, dict[str, str
       stubborn:
         cmd: "trap '' TERM; sleep {m["stubborn_child"]} & while :; do sleep {m["stubborn"]}; done"
         stop: {{timeout: 500ms}}
+      keep:  # keeps the engine up once the others are stopped
+        cmd: [sleep, "{keep}"]
     """
     with runtime_env():
         env = dict(os.environ)
@@ -176,7 +179,7 @@ def escaping(tmp_path: Path, mode: str) -> Iterator[tuple[Project, dict[str, str
             yield project, marks
         finally:
             project.cli("down", "--force", timeout=30)
-            kill_all(project.marks)
+            kill_all([*project.marks, keep])
 
 
 def test_stop_ends_setsid_and_double_forked_processes_and_names_the_escapee(
@@ -355,13 +358,16 @@ def test_sigkill_during_the_spawn_window_leaks_nothing(tmp_path: Path, mode: str
 
 @pytest.mark.parametrize("mode", MODES)
 def test_exec_probe_in_flight_ends_with_its_task(tmp_path: Path, mode: str) -> None:
+    """A probe far from its own timeout (60 s; the CLI alone may take seconds on a loaded
+    machine) ends within 2 s of ``devster stop``, not at its timeout nor at ``down``."""
     probe, task = f"30.{random.randrange(10**8, 10**9)}", marker()
     yaml = f"""
     project: probes
     tasks:
       web:
         cmd: [sleep, "{task}"]
-        health: {{exec: [sh, -c, "sleep {probe}"], timeout: 5s}}
+        health: {{exec: [sh, -c, "sleep {probe}"], timeout: 60s}}
+      other: {{cmd: [sleep, "{marker()}"]}}  # keeps the engine up after web stops
     """
     with runtime_env():
         env = dict(os.environ)
