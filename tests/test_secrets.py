@@ -422,6 +422,9 @@ class _Recording:
         self.specs.append(spec)
         return await self.inner.spawn(spec, on_output, on_eof)
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
 
 def test_values_reach_a_process_only_through_its_environment(tmp_path: Path) -> None:
     _write(

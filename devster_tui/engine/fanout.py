@@ -11,7 +11,7 @@ machine's whole ``os.environ``), sent as frames (see :mod:`devster_tui.executors
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -122,8 +122,9 @@ class LayerRouter:
         """Task name -> executor of its layers."""
         self.env_filters: dict[str, Callable[[Mapping[str, str]], dict[str, str]]] = {}
         """Task name -> what of the environment a remote task gets."""
-        self.closers: list[Callable[[], Any]] = []
-        """Called (and awaited when they return an awaitable) by :meth:`aclose`."""
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        """Awaited by :meth:`aclose` after the routes are closed (the shared ssh pool)."""
+        self._closed = False
 
     async def spawn(self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink) -> Process:
         """Start ``spec`` through its task's layers."""
@@ -136,15 +137,20 @@ class LayerRouter:
             spec = replace(spec, env=env_filter(spec.env))
         return await executor.spawn(spec, on_output, on_eof)
 
-    async def aclose_remote(self) -> None:
-        """Close remote connections (the local executor is closed by its owner)."""
-        import inspect
+    async def aclose(self) -> None:
+        """Close every route's executor, then the shared connections (idempotent).
 
+        The local executor is not closed: it belongs to whoever made it (the engine closes
+        its own; an executor handed to the engine is closed by the one who handed it).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for executor in dict.fromkeys(self.routes.values()):
+            if executor is not self.local:
+                await executor.aclose()
         for closer in self.closers:
-            result = closer()
-            if inspect.isawaitable(result):
-                await result
-        self.closers.clear()
+            await closer()
 
 
 def build_router(

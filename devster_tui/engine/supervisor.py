@@ -46,6 +46,7 @@ from devster_tui.state.eventlog import EventLog
 from devster_tui.state.events import Event, T
 from devster_tui.state.model import FAILED_STATUSES, EngineState, Status
 from devster_tui.state.output import OutputStore
+from devster_tui.state.payloads import TaskDefined
 from devster_tui.state.store import Store
 
 if TYPE_CHECKING:
@@ -462,16 +463,9 @@ class Engine:
         if eventlog is not None:
             eventlog.close()
         if self._router is not None:
-            await self._router.aclose_remote()
-        executor = self._executor
-        if self._own_executor and executor is not None:
-            closer = getattr(executor, "aclose", None)
-            if closer is not None:
-                await closer()
-            else:
-                sync_close = getattr(executor, "close", None)
-                if sync_close is not None:
-                    sync_close()
+            await self._router.aclose()
+        if self._own_executor and self._executor is not None:
+            await self._executor.aclose()
         if self._registry is not None:
             self._registry.close()
 
@@ -720,7 +714,7 @@ class Engine:
         return started
 
 
-def _defined_data(task: Task, tasks: Mapping[str, Task]) -> dict[str, object]:
+def _defined_data(task: Task, tasks: Mapping[str, Task]) -> TaskDefined:
     return {
         "kind": task.kind,
         "depends_on": {d: spec.condition for d, spec in task.dependencies.items() if d in tasks},

@@ -148,3 +148,12 @@ class Executor(Protocol):
             SpawnError: when it cannot start (``not found: NAME``, permission denied ...).
         """
         ...
+
+    async def aclose(self) -> None:
+        """Release what the executor holds (a guard process, connections, API clients).
+
+        Called once by the executor's owner after every process it started has ended
+        (the engine does so on shutdown for the executors it made); idempotent.  A wrapping
+        executor closes what it wraps only when it owns it (say so in its docstring).
+        """
+        ...

@@ -275,6 +275,14 @@ class DockerExecutor:
                 self._api = _client(self.layer.host)
             return self._api
 
+    async def aclose(self) -> None:
+        """Close the Docker API client's connections, if a spawn made one (idempotent)."""
+        with self._lock:
+            api, self._api = self._api, None
+        if api is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(api.close)
+
     async def spawn(
         self, spec: ProcessSpec, on_output: OutputSink, on_eof: EofSink
     ) -> FramedProcess | BuildProcess:

@@ -430,6 +430,8 @@ class FakeExecutor:
         """What a spawn of an unscripted task name does."""
         self.calls: list[Call] = []
         """Everything recorded, in order."""
+        self.closed = False
+        """Whether :meth:`aclose` was called."""
         self._next_pid = first_pid
         self._counts: dict[str, int] = {}
         self._procs: dict[str, list[FakeProcess]] = {}
@@ -464,6 +466,11 @@ class FakeExecutor:
         self._record(Call("spawned", spec.task, number, loop.time(), pid))
         proc._start()
         return proc
+
+    async def aclose(self) -> None:
+        """Mark the executor closed (:attr:`closed`); its processes are left as they are,
+        so a test sees what the engine left running."""
+        self.closed = True
 
     def _step(self, spec: ProcessSpec, number: int) -> Step:
         script = self.scripts.get(spec.task)

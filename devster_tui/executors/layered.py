@@ -223,6 +223,11 @@ class ResumingExecutor:
         await proc.first()
         return proc
 
+    async def aclose(self) -> None:
+        """Close the wrapped executor (made for this wrapper alone) and forget the filters."""
+        self._carried.clear()
+        await self._inner.aclose()
+
     def _ended(self, proc: ResumingProcess, requested: bool) -> None:
         """A process ended: keep its filter for the task's next run unless it was asked to."""
         task = proc._spec.task

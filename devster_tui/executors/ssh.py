@@ -441,6 +441,10 @@ class SshExecutor:
         self._notice = notice
         self._signal_reasons = dict(signal_reasons or {})
 
+    async def aclose(self) -> None:
+        """Release nothing: the connections belong to the shared :class:`SshPool`, which
+        its maker (the engine's layer router) closes once every task has stopped."""
+
     def command(self, spec: ProcessSpec) -> str:
         """The remote command line for ``spec`` (each argv element quoted on its own)."""
         argv = self._inner(
