@@ -18,7 +18,7 @@ from devster_tui.state.events import T
 from devster_tui.state.store import Store
 
 if TYPE_CHECKING:
-    from devster_tui.engine.runner import TaskRunner
+    from devster_tui.engine.protocols import RunnerHandle
 
 
 class Gates:
@@ -88,7 +88,7 @@ class Gates:
         self._tokens.add(name)
         return False
 
-    async def hold(self, runner: TaskRunner, reason: str) -> None:
+    async def hold(self, runner: RunnerHandle, reason: str) -> None:
         """Wait at the gate of ``runner``'s task until it is approved (cancel to give up).
 
         Args:

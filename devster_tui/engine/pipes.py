@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from devster_tui.config.schema import StdinSpec, Task
+from devster_tui.engine.background import spawn_guarded
 from devster_tui.executors.base import Process
 from devster_tui.state.events import T
 from devster_tui.state.output import OutputStore
@@ -146,7 +147,7 @@ class Pipe:
         """The consumer's process started (or ended, with None)."""
         self._proc = proc
         if self._pump is None:
-            self._pump = asyncio.create_task(self._run(), name=f"devster:pipe:{self.consumer}")
+            self._pump = spawn_guarded(self._run(), f"pipe:{self.consumer}", logger=log)
         self._wake.set()
 
     def poke(self) -> None:
@@ -314,7 +315,9 @@ class PipeManager:
         if pipe is not None:
             pipe.attach(proc)
         elif proc is not None and task.stdin.file:
-            feed = asyncio.create_task(self._feed_file(name, task.stdin.file, proc))
+            feed = spawn_guarded(
+                self._feed_file(name, task.stdin.file, proc), f"stdin file of {name}", logger=log
+            )
             self._feeds.add(feed)
             feed.add_done_callback(self._feeds.discard)
 

@@ -32,7 +32,7 @@ from devster_tui.state.redact import Redactor
 if TYPE_CHECKING:
     from devster_tui.config.loader import LoadedProject
     from devster_tui.config.schema import Secret
-    from devster_tui.engine.supervisor import Engine
+    from devster_tui.engine.protocols import SecretsHolder
     from devster_tui.state.output import OutputStore
     from devster_tui.state.store import Store
 
@@ -332,7 +332,7 @@ def redact_log_records(redactor: Redactor | None) -> None:
     logging.setLogRecordFactory(factory)
 
 
-async def prepare(engine: Engine) -> None:
+async def prepare(engine: SecretsHolder) -> None:
     """Resolve the engine's secrets if nobody did (no prompts), redact them from then on,
     and announce the warnings found while reading them.
 

@@ -19,8 +19,10 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from devster_tui.config.schema import Observer
+from devster_tui.engine.background import spawn_guarded
 from devster_tui.engine.policy import TriggerSource, on_trigger
 from devster_tui.state.events import Event, T
+from devster_tui.state.model import Status
 
 if TYPE_CHECKING:
     from devster_tui.engine.protocols import EngineCore
@@ -92,16 +94,10 @@ class TriggerHub:
         return on_warning
 
     def _guard(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("observer %s stopped", name, exc_info=True)
-                self._warn(f"observer {name} stopped: {exc}")
+        def stopped(exc: Exception) -> None:
+            self._warn(f"observer {name} stopped: {exc}")
 
-        self._jobs.append(asyncio.create_task(guarded(), name=f"devster:observer:{name}"))
+        self._jobs.append(spawn_guarded(coro, f"observer:{name}", logger=log, on_error=stopped))
 
     async def _tick(self, name: str, every: float) -> None:
         loop = asyncio.get_running_loop()
@@ -136,6 +132,32 @@ class TriggerHub:
         for job in jobs:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
+
+    def can_start(self) -> bool:
+        """Whether an armed observer can still start a task on its own.
+
+        File and interval observers and manual gates can, while a task they trigger is
+        not stopped by the user (and, when the user named tasks, is one of those); a
+        log observer can while the task it reads is active.  Task-finished observers
+        need another task to run, so they keep nothing up by themselves.
+        """
+        engine = self._engine
+        state = engine.store.state.tasks
+        for observer, targets in self.targets.items():
+            spec = self.observers[observer]
+            if spec.kind == "task":
+                continue
+            if spec.log is not None:
+                source = engine.runners.get(spec.log.task)
+                if source is None or not source.active:
+                    continue
+            for name in targets:
+                if engine.explicit_selection and name not in engine.selected:
+                    continue
+                task = state.get(name)
+                if task is not None and task.status is not Status.STOPPED:
+                    return True
+        return False
 
     def _warn(self, message: str) -> None:
         if not self._closed:
