@@ -21,6 +21,7 @@ from devster_tui.engine.gates import Gates
 from devster_tui.engine.pipes import PipeManager
 from devster_tui.engine.policy import StopReason, on_stop_command, resets_restart_budget
 from devster_tui.engine.protocols import EngineCore
+from devster_tui.errors import unknown_names
 from devster_tui.state.commands import OBSERVE_GUARDED, Command, CommandResult
 from devster_tui.state.events import T
 
@@ -91,7 +92,8 @@ def _refusal(engine: CommandTarget, command: Command) -> CommandResult | None:
     action = command.action
     unknown = [n for n in command.tasks if n not in engine.runners]
     if unknown:
-        return CommandResult(False, f"unknown task: {', '.join(unknown)}")
+        message = unknown_names("unknown task", unknown, engine.runners, "tasks")
+        return CommandResult(False, message, unknown=tuple(unknown))
     if not command.tasks:
         return CommandResult(False, f"{action}: name at least one task")
     if action in OBSERVE_GUARDED and not command.confirmed:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devster_tui.config.graph import TaskGraph
+from devster_tui.config.graph import TaskGraph, in_profiles
 from devster_tui.config.schema import Task
 from devster_tui.engine import commands
 from devster_tui.engine.background import spawn_guarded
@@ -41,6 +41,7 @@ from devster_tui.engine.protocols import RunnerHandle
 from devster_tui.engine.runner import TaskRunner
 from devster_tui.engine.triggers import TriggerHub
 from devster_tui.engine.wiring import Wiring
+from devster_tui.errors import ExitCode
 from devster_tui.executors.base import Executor
 from devster_tui.state.clock import Clock, SystemClock
 from devster_tui.state.commands import Command, CommandResult
@@ -55,15 +56,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
+EXIT_OK = ExitCode.OK
 """Every task ended fine (or is still fine when the engine was asked to stop)."""
-EXIT_FAILED = 1
+EXIT_FAILED = ExitCode.FAILED
 """A task failed, was blocked, or ended with an unsuccessful exit."""
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = ExitCode.SIGINT
 """Stopped by Ctrl-C (SIGINT)."""
-EXIT_TERMINATED = 143
+EXIT_TERMINATED = ExitCode.SIGTERM
 """Stopped by SIGTERM."""
-EXIT_HANGUP = 129
+EXIT_HANGUP = ExitCode.SIGHUP
 """Stopped by SIGHUP (the terminal was closed)."""
 
 _SIGNAL_EXITS: Mapping[int, int] = {
@@ -164,9 +165,7 @@ class Engine:
     # ------------------------------------------------------------------ setup
 
     def _profile_active(self, task: Task) -> bool:
-        if not task.profiles:
-            return True
-        return bool(set(task.profiles) & set(self.loaded.profiles))
+        return in_profiles(task, self.loaded.profiles)
 
     # ------------------------------------------------------------------ lifecycle
 
