@@ -27,6 +27,7 @@ from devster_tui.engine.stopping import ProcessStop
 from devster_tui.engine.watchers import Alarms, RunWatchers
 from devster_tui.executors.base import ExitStatus, Process, SpawnError
 from devster_tui.state.events import T
+from devster_tui.state.payloads import TaskExited, TaskStarting
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +248,13 @@ class TaskRunner:
         run = self._run
         self._phase = "preparing"
         self._exited = asyncio.Event()
-        reset = {"reset": True} if self._budget_reset else {}
+        starting: TaskStarting = {"run": run, "reason": reason}
+        if self._budget_reset:
+            starting["reset"] = True
         self._budget_reset = False
         tasks = store.state.tasks
         self.seen_runs = {d: t.run if (t := tasks.get(d)) is not None else 0 for d in self._deps}
-        store.dispatch(T.TASK_STARTING, self.name, run=run, reason=reason, **reset)
+        store.dispatch(T.TASK_STARTING, self.name, **starting)
         ctx.output.mark(self.name, f"── run {run} ({reason}) ──", run)
         self._watchers.watch_stuck(run)
         try:
@@ -323,19 +326,19 @@ class TaskRunner:
             rng=self._ctx.rng,
         )
         last_lines = self._last_lines(run)
-        store.dispatch(
-            T.TASK_EXITED,
-            self.name,
-            run=run,
-            code=status.code,
-            signal=status.signal_name,
-            success=success,
-            duration=round(ran_for, 6),
-            stopped=stop is not None,
-            next=outcome.next.value,
-            last_lines=last_lines,
-            **({"why": status.reason} if status.reason else {}),
-        )
+        exited: TaskExited = {
+            "run": run,
+            "code": status.code,
+            "signal": status.signal_name,
+            "success": success,
+            "duration": round(ran_for, 6),
+            "stopped": stop is not None,
+            "next": outcome.next.value,
+            "last_lines": last_lines,
+        }
+        if status.reason:
+            exited["why"] = status.reason
+        store.dispatch(T.TASK_EXITED, self.name, **exited)
         last_exit = f"signal {status.signal_name}" if status.signal else f"exit {status.code}"
         if ran_for >= task.restart.stable_after:
             self._alarms.clear_crash_loop()

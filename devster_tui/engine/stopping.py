@@ -24,6 +24,7 @@ from devster_tui.engine.interp import substitute_ports
 from devster_tui.engine.policy import StopReason
 from devster_tui.executors.base import Process, ProcessSpec, SpawnError
 from devster_tui.state.events import T
+from devster_tui.state.payloads import TaskStopping
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +81,11 @@ class ProcessStop:
             return
         stop = self._task.stop
         how = "SIGKILL" if force else ("command" if stop.command is not None else stop.signal)
-        detail = {}
+        payload: TaskStopping = {"reason": reason.value, "signal": how}
         if reason is StopReason.RESTART:
             why = restart_reason
-            detail = {"detail": "restarting" if why == "restart" else f"restarting: {why}"}
-        self._ctx.store.dispatch(
-            T.TASK_STOPPING, self._name, reason=reason.value, signal=how, **detail
-        )
+            payload["detail"] = "restarting" if why == "restart" else f"restarting: {why}"
+        self._ctx.store.dispatch(T.TASK_STOPPING, self._name, **payload)
         self._stopping = spawn_guarded(self._stop(proc, force), f"stop of {self._name}", logger=log)
 
     async def _stop(self, proc: Process, force: bool) -> None:

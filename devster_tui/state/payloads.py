@@ -18,6 +18,12 @@ read by mypy and by the documentation generator; ``store.py`` imports this modul
 when type checking).  The readers stay tolerant: a log written by an older devster may
 lack a key marked required here, and :mod:`devster_tui.state.reducer` defaults it.
 
+One hole: mypy does not look inside a plain ``dict`` unpacked into the call
+(``**{"rset": True}`` passes), so a call that sends a key only sometimes builds its payload
+as a variable of the payload's type (``data: TaskExited = {...}; data["why"] = ...;
+store.dispatch(T.TASK_EXITED, name, **data)``), where mypy checks every key; a test checks
+that the package's ``dispatch`` calls unpack nothing else.
+
 A key that is not always sent is ``NotRequired``.  Each key has a docstring on the line
 after it; :func:`markdown` turns these classes, their docstrings and the ``task``
 argument of each overload into ``docs/events.md``

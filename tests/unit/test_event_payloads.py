@@ -2,29 +2,37 @@
 
 docs/events.md is regenerated from ``devster_tui.state.payloads`` and compared with the
 committed page; every ``T`` type has a payload and a ``Store.dispatch`` overload; mypy
-rejects a misspelt, missing or mistyped key; the readers read only documented keys; and
-``devster replay`` of a log written before exits carried their outcome (no ``next``, no
-``reset``, no stop ``detail``, no ``was_running``) still ends in the right state table.
+rejects a misspelt, missing or mistyped key, and the package's ``dispatch`` calls unpack
+nothing mypy cannot check; every event a real engine (over the fake executor) sends fits
+its payload type; the readers read only documented keys; and ``devster replay`` of a log
+written before exits carried their outcome (no ``next``, no ``reset``, no stop ``detail``,
+no ``was_running``) still ends in the right state table.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, NotRequired, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, NotRequired, Union, get_args, get_origin, get_type_hints
 
 import pytest
 
 from devster_tui.clients.headless import describe
+from devster_tui.executors.fake import Run
 from devster_tui.state import payloads
 from devster_tui.state.clock import FakeClock
-from devster_tui.state.events import T
+from devster_tui.state.commands import Command
+from devster_tui.state.events import Event, T
+from devster_tui.state.model import Status
 from devster_tui.state.payloads import PAYLOADS, dispatch_overloads, documented_keys, markdown
 from devster_tui.state.store import Store
+from tests.helpers.scenario import At, Scenario, check, ev
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "events.md"
@@ -167,12 +175,211 @@ def test_no_package_module_dispatches_unchecked_payloads() -> None:
     assert users == ["devster_tui/state/store.py"]
 
 
+def unchecked_unpacks(source: str) -> list[str]:
+    """``**`` arguments of ``.dispatch(...)`` calls that mypy cannot check: anything but a
+    variable annotated with a payload type or a call of a function returning one."""
+    names = {cls.__name__ for cls in PAYLOADS.values()}
+    tree = ast.parse(source)
+
+    def typed(annotation: ast.expr | None) -> bool:
+        return annotation is not None and ast.unparse(annotation).strip("'\"") in names
+
+    variables = {
+        node.target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and typed(node.annotation)
+    }
+    functions = {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and typed(node.returns)
+    }
+    variables |= {  # ``data = payload_function(...)``: mypy infers the payload type
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id in functions
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "dispatch"
+        ):
+            continue
+        for keyword in node.keywords:
+            value = keyword.value
+            if keyword.arg is not None:
+                continue
+            if isinstance(value, ast.Name) and value.id in variables:
+                continue
+            if (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id in functions
+            ):
+                continue
+            found.append(f"line {node.lineno}: **{ast.unparse(value)}")
+    return found
+
+
+def test_the_unpack_check_finds_plain_dicts() -> None:
+    source = (
+        "from devster_tui.state.payloads import TaskStarting\n"
+        "def go(store, flag):\n"
+        "    extra = {'rset': True} if flag else {}\n"
+        "    store.dispatch('task.starting', 'a', run=1, reason='x', **extra)\n"
+        "    typed: TaskStarting = {'run': 1, 'reason': 'x'}\n"
+        "    store.dispatch('task.starting', 'a', **typed)\n"
+    )
+    assert unchecked_unpacks(source) == ["line 4: **extra"]
+
+
+def test_package_dispatch_calls_unpack_only_payload_typed_values() -> None:
+    found = {
+        path.relative_to(ROOT).as_posix(): unchecked
+        for path in (ROOT / "devster_tui").rglob("*.py")
+        if (unchecked := unchecked_unpacks(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
+
+
 def test_headless_names_the_task_of_an_ended_leftover_process() -> None:
     """Regression: the headless line said ``of task None`` (it read a ``task`` key the
     engine never sent; the task is the envelope's)."""
     store = Store(clock=FakeClock())
     event = store.dispatch(T.ORPHAN_KILLED, "api", pid=555, pgid=555)
     assert describe(event) == "ended leftover process 555 of task api"
+
+
+# -- what a real engine sends ---------------------------------------------------------------------
+
+
+def conforms(value: object, hint: Any) -> bool:
+    """Whether a JSON value fits a payload annotation (``int | None``, ``list[str]``, ...)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return True
+    if origin is NotRequired:
+        return conforms(value, args[0])
+    if origin in (UnionType, Union):
+        return any(conforms(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(conforms(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            conforms(k, args[0]) and conforms(v, args[1]) for k, v in value.items()
+        )
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def payload_problems(event: Event) -> list[str]:
+    """How ``event``'s data differs from its payload type (missing, extra, mistyped keys)."""
+    cls = PAYLOADS[event.type]
+    hints = get_type_hints(cls, include_extras=True)
+    required = {k for k, h in hints.items() if get_origin(h) is not NotRequired}
+    data = dict(event.data)
+    problems = [f"missing {k}" for k in sorted(required - set(data))]
+    problems += [f"extra {k}" for k in sorted(set(data) - set(hints))]
+    problems += [
+        f"{k}={data[k]!r} is not {hints[k]}"
+        for k in sorted(set(data) & set(hints))
+        if not conforms(data[k], hints[k])
+    ]
+    return problems
+
+
+RESTARTED = Scenario(
+    name="a restart command, a crash with backoff, a job and a user stop",
+    yaml="""
+    tasks:
+      db: {cmd: x, health: {exec: check, interval: 1s}}
+      migrate: {cmd: y, kind: job, depends_on: {db: {condition: healthy}}}
+      api:
+        cmd: z
+        depends_on: {migrate: {condition: completed}}
+        restart: {policy: always, backoff: {initial: 1s, jitter: 0}}
+      worker: {cmd: w}
+    """,
+    scripts={
+        "db": [Run()],
+        "db:health": [Run(exit_at=0.0)],
+        "migrate": [Run(exit_at=0.5, code=0)],
+        "api": [Run(exit_at=0.2, code=1), Run(), Run()],
+        "worker": [Run()],
+    },
+    commands=[
+        At(3.0, Command("restart", ("api",), by="cli")),
+        At(4.0, Command("stop", ("worker",))),
+    ],
+    expected=[
+        ev(T.TASK_SUCCEEDED, "migrate"),
+        ev(T.TASK_EXITED, "api", run=1, next="backoff", stopped=False),
+        ev(T.TASK_BACKOFF, "api"),
+        ev(T.TASK_SPAWNED, "api", run=2),
+        ev(T.TASK_STOPPING, "api", reason="restart", detail="restarting", at=3.0),
+        ev(T.TASK_EXITED, "api", run=2, next="start", stopped=True),
+        ev(T.TASK_STARTING, "api", run=3, reason="restart", reset=True),
+        ev(T.TASK_STOPPING, "worker", reason="user", at=4.0),
+        ev(T.TASK_STOPPED, "worker", reason="user"),
+    ],
+    final={"api": Status.RUNNING, "migrate": Status.SUCCEEDED, "worker": Status.STOPPED},
+    until=6.0,
+)
+
+
+def test_every_event_a_real_engine_sends_fits_its_payload_type(tmp_path: Path) -> None:
+    played = check(RESTARTED, tmp_path)
+    assert {e.type for e in played.events} >= {
+        T.ENGINE_STARTED,
+        T.TASK_DEFINED,
+        T.TASK_STARTING,
+        T.TASK_SPAWNED,
+        T.TASK_EXITED,
+        T.TASK_BACKOFF,
+        T.TASK_SUCCEEDED,
+        T.TASK_STOPPING,
+        T.TASK_STOPPED,
+        T.TASK_HEALTH,
+        T.COMMAND,
+    }
+    problems = {
+        f"{e.seq} {e.type} {e.task}": p for e in played.events if (p := payload_problems(e))
+    }
+    assert problems == {}
+    exits = [dict(e.data) for e in played.events if e.type == T.TASK_EXITED]
+    assert all("why" not in data for data in exits)  # only sent when the executor knows more
+    starts = [dict(e.data) for e in played.events if e.type == T.TASK_STARTING]
+    assert [data.get("reset") for data in starts if data["run"] == 3] == [True]
+    assert all("reset" not in data for data in starts if data["run"] != 3)
+
+
+def test_the_conformance_check_finds_wrong_payloads() -> None:
+    store = Store(clock=FakeClock())
+    event = store.dispatch_raw(T.TASK_EXITED, "a", run="1", code=None, stoped=True)
+    assert payload_problems(event) == [
+        "missing duration",
+        "missing last_lines",
+        "missing next",
+        "missing signal",
+        "missing stopped",
+        "missing success",
+        "extra stoped",
+        "run='1' is not <class 'int'>",
+    ]
 
 
 # -- old logs ---------------------------------------------------------------------------------
