@@ -10,6 +10,10 @@ posts raw batches to the loop, and decides here what counts and when a burst end
 - an existing directory is watched recursively; an existing file through its parent
   directory (so saves by rename keep working); a missing path through its nearest existing
   ancestor, non-recursively, until it appears; any of these changing re-plans the watches;
+- a watched directory replaced in one step (``rm -rf src && mkdir src``, ``mv src src.old &&
+  mkdir src``, a branch switch) re-plans them too: inotify's watch stays with the old
+  directory, so the new one is watched afresh, and the files that changed meanwhile are
+  found by comparing (size, mtime, inode) before and after;
 - a "modified" change whose file keeps its size, mtime and inode (chmod, ``touch -a``) is
   an attribute change and does not count;
 - a burst ends after ``debounce`` without counted changes, and then fires once.
@@ -19,13 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from devster_tui.config.schema import FilesObserver
 from devster_tui.watch.filters import PathFilter, relative
@@ -50,6 +57,11 @@ GIT_WAIT_MAX: Final = 30.0
 
 MAX_BURST_PATHS: Final = 20
 """Changed paths kept per burst for display (the count is always exact)."""
+
+DRIFT_CHECK_EVERY: Final = 1.0
+"""How often (seconds) a watch thread checks that the watched directories are still the
+ones watched: a directory moved away with its parent (``mv src src.old`` while watching
+``src/app``) reports nothing at all.  A few ``stat`` calls a second."""
 
 ADDED, MODIFIED, DELETED = 1, 2, 3
 """watchfiles change codes."""
@@ -100,10 +112,86 @@ class _Plan:
     """Configured paths that do not exist yet."""
     exists: dict[str, bool] = field(default_factory=dict)
     """Configured path -> whether it was a directory (True), a file (False) when planned."""
+    dirs: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+    """Every watched directory -> its (st_dev, st_ino) when planned, before it was watched."""
+
+
+_Item: TypeAlias = set[tuple[int, str]] | BaseException
+"""What a watch thread posts to the loop: a batch of (change code, path), or its error."""
+
+
+@dataclass
+class _Collecting:
+    """The burst being collected; it carries over when the watches are re-planned."""
+
+    paths: dict[str, None] = field(default_factory=dict)
+    """Up to :data:`MAX_BURST_PATHS` changed paths, in the order seen."""
+    count: int = 0
+    """Counted changes so far."""
+    replanned: bool = False
+    """The watches were re-planned during the burst: a change even when nothing is named."""
+    deadline: float | None = None
+    """Loop time at which the burst ends unless more changes come."""
+    start: float = 0.0
+    """Loop time of the burst's first change."""
+    held_by_git: bool = False
+    """Whether git's index lock held the burst open at the last deadline."""
+
+    @property
+    def pending(self) -> bool:
+        """Whether the burst holds anything to fire."""
+        return bool(self.count) or self.replanned
+
+    def add(self, rels: list[str]) -> None:
+        """Count changed paths (project-relative)."""
+        for rel in rels:
+            self.count += 1
+            if len(self.paths) < MAX_BURST_PATHS:
+                self.paths[rel] = None
+
+    def take(self) -> Burst | None:
+        """The finished burst (None if nothing counted); collecting starts afresh."""
+        self.deadline = None
+        if not self.pending:
+            return None
+        burst = Burst(self.count or 1, tuple(self.paths))
+        self.paths, self.count, self.replanned = {}, 0, False
+        return burst
 
 
 def _real(path: str) -> str:
     return os.path.realpath(path)
+
+
+def _dir_identity(path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of a directory; None when it is missing or not a directory."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+def _drift(plan: _Plan) -> set[tuple[int, str]]:
+    """What changed in the watched paths themselves since ``plan`` was made, as changes.
+
+    A watched directory that is no longer the one watched (moved away, replaced) is
+    reported deleted, a missing path that exists added, a configured path that vanished or
+    changed type deleted: :meth:`FileWatcher._judge` re-plans for each.  One ``stat`` per
+    path; safe to call from a watch thread (``plan`` is not changed once made).  ``rm -rf d
+    && mkdir d`` may reuse the inode number, so that case relies on inotify's own event.
+    """
+    drift: set[tuple[int, str]] = set()
+    for path, identity in plan.dirs.items():
+        if _dir_identity(path) != identity:
+            drift.add((DELETED, path))
+    for path in plan.missing:
+        if os.path.exists(path):
+            drift.add((ADDED, path))
+    for path, was_dir in plan.exists.items():
+        if not os.path.exists(path) or os.path.isdir(path) != was_dir:
+            drift.add((DELETED, path))
+    return drift
 
 
 def _is_limit(exc: BaseException) -> bool:
@@ -174,6 +262,9 @@ class FileWatcher:
                 flat.add(ancestor)
         # A directory already watched recursively needs no flat watch.
         plan.flat = sorted(d for d in flat if relative(d, plan.recursive) is None)
+        # Taken before the watches are set up: a directory replaced in between shows up
+        # as drift once they are (see _drift), never as a watch on the wrong directory.
+        plan.dirs = {d: _dir_identity(d) for d in (*plan.recursive, *plan.flat)}
         return plan
 
     def _fill_stats(self, plan: _Plan) -> None:
@@ -221,77 +312,118 @@ class FileWatcher:
             WatchLimitError: inotify watches ran out and ``poll_fallback`` is off.
         """
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[set[tuple[int, str]] | BaseException] = asyncio.Queue()
-        pending: dict[str, None] = {}
-        count = 0
-        deadline: float | None = None
-        burst_start = 0.0
-        held_by_git = False
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+        burst = _Collecting()
+        first = True
         while True:
             plan = self._make_plan()
+            before = self._stats
             try:
                 threads = await self._open(plan, queue, loop)
             except _Replan:
                 await asyncio.sleep(0.01)
                 continue
-            await asyncio.to_thread(self._fill_stats, plan)
-            self.ready.set()
             try:
-                while True:
-                    timeout = None if deadline is None else max(0.0, deadline - loop.time())
-                    try:
-                        # Batches already queued come first: when processing lags behind
-                        # (a loaded machine), a passed deadline must not end a burst whose
-                        # next changes are waiting in the queue.
-                        if not queue.empty():
-                            item = queue.get_nowait()
-                        else:
-                            item = await asyncio.wait_for(queue.get(), timeout)
-                    except TimeoutError:
-                        if count and loop.time() - burst_start < GIT_WAIT_MAX and self._git_busy():
-                            # git is still writing the work tree (checkout, rebase, reset):
-                            # its pauses under load can outlast any quiet window, but the
-                            # index lock says the burst is not over.
-                            held_by_git = True
-                            deadline = loop.time() + self._debounce
-                            continue
-                        if held_by_git:
-                            # git just let go; its last changes may still be on their way
-                            # from the watcher thread: one more full quiet window.
-                            held_by_git = False
-                            deadline = loop.time() + self._quiet(count)
-                            continue
-                        deadline = None
-                        if pending or count:
-                            burst = Burst(count, tuple(pending))
-                            pending, count = {}, 0
-                            self.fired += 1
-                            self._on_fire(burst)
-                        continue
-                    if isinstance(item, BaseException):
-                        if not _is_limit(item):
-                            raise item
-                        self._limit_reached(plan.recursive + plan.flat, item)
-                        break
-                    counted, replan = self._judge(item, plan)
-                    if (counted or replan) and not count:
-                        burst_start = loop.time()
-                    for rel in counted:
-                        count += 1
-                        if len(pending) < MAX_BURST_PATHS:
-                            pending[rel] = None
-                    if counted or replan:
-                        # A big burst (a checkout) waits a little longer for quiet, so a
-                        # pause under load does not split it; single saves keep the debounce.
-                        deadline = loop.time() + max(0.0, self._quiet(count) - self._step_ms / 1000)
-                    if replan:
-                        if not counted:
-                            count += 1
-                        self.replans += 1
-                        break
+                # After a re-plan the watches were down for a moment (and a replaced
+                # directory was not watched at all): what changed meanwhile counts, by name.
+                missed = await asyncio.to_thread(self._rescan, plan, None if first else before)
+                first = False
+                if missed:
+                    burst.add(missed)
+                    burst.deadline = loop.time() + self._quiet(burst.count)
+                drift = _drift(plan)
+                if drift:  # replaced again while the watches were being set up
+                    queue.put_nowait(drift)
+                self.ready.set()
+                await self._collect(plan, queue, loop, burst)
             finally:
                 self.ready.clear()
                 await _close(threads)
+
+    async def _collect(
+        self,
+        plan: _Plan,
+        queue: asyncio.Queue[_Item],
+        loop: asyncio.AbstractEventLoop,
+        burst: _Collecting,
+    ) -> None:
+        """Judge batches and fire bursts until the watches must be re-planned."""
+        while True:
+            deadline = burst.deadline
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                # Batches already queued come first: when processing lags behind (a loaded
+                # machine), a passed deadline must not end a burst whose next changes are
+                # waiting in the queue.
+                if not queue.empty():
+                    item = queue.get_nowait()
+                else:
+                    item = await asyncio.wait_for(queue.get(), timeout)
+            except TimeoutError:
+                self._on_quiet(burst, loop)
+                continue
+            if isinstance(item, BaseException):
+                if not _is_limit(item):
+                    raise item
+                self._limit_reached(plan.recursive + plan.flat, item)
+                return
+            counted, replan = self._judge(item, plan)
+            if (counted or replan) and not burst.pending:
+                burst.start = loop.time()
+            burst.add(counted)
+            if counted or replan:
+                # A big burst (a checkout) waits a little longer for quiet, so a pause
+                # under load does not split it; single saves keep the debounce.
+                quiet = self._quiet(burst.count) - self._step_ms / 1000
+                burst.deadline = loop.time() + max(0.0, quiet)
+            if replan:
+                burst.replanned = True
+                self.replans += 1
+                return
+
+    def _on_quiet(self, burst: _Collecting, loop: asyncio.AbstractEventLoop) -> None:
+        """The quiet deadline passed: hold the burst while git writes, else fire it."""
+        if burst.pending and loop.time() - burst.start < GIT_WAIT_MAX and self._git_busy():
+            # git is still writing the work tree (checkout, rebase, reset): its pauses
+            # under load can outlast any quiet window, but the index lock says the burst
+            # is not over.
+            burst.held_by_git = True
+            burst.deadline = loop.time() + self._debounce
+            return
+        if burst.held_by_git:
+            # git just let go; its last changes may still be on their way from the watcher
+            # thread: one more full quiet window.
+            burst.held_by_git = False
+            burst.deadline = loop.time() + self._quiet(burst.count)
+            return
+        done = burst.take()
+        if done is not None:
+            self.fired += 1
+            self._on_fire(done)
+
+    def _rescan(self, plan: _Plan, before: dict[str, tuple[int, int, int]] | None) -> list[str]:
+        """Take the stats of ``plan`` (runs in a thread); the changes since ``before``."""
+        self._fill_stats(plan)
+        return [] if before is None else self._missed(before, plan)
+
+    def _missed(self, before: dict[str, tuple[int, int, int]], plan: _Plan) -> list[str]:
+        """Counted changes (project-relative) between the stats ``before`` and now.
+
+        Files new or different since ``before``, and files in ``before`` that are gone.
+        ``before`` may also hold directories and paths through symlinks, which the walk
+        does not repeat: only those that no longer exist count as gone.
+        """
+        after = self._stats
+        if max(len(before), len(after)) >= STAT_CACHE_LIMIT:
+            return []  # partial stats: the re-plan itself still counts as a change
+        changed = [path for path, st in after.items() if before.get(path) != st]
+        changed += [p for p in before if p not in after and not os.path.lexists(p)]
+        missed: list[str] = []
+        for path in changed:
+            rel = self._counted(path, plan)
+            if rel is not None:
+                missed.append(rel)
+        return missed
 
     def _quiet(self, count: int) -> float:
         """Quiet time that ends a burst of ``count`` changes so far."""
@@ -304,7 +436,7 @@ class FileWatcher:
     async def _open(
         self,
         plan: _Plan,
-        queue: asyncio.Queue[set[tuple[int, str]] | BaseException],
+        queue: asyncio.Queue[_Item],
         loop: asyncio.AbstractEventLoop,
     ) -> list[_WatchThread]:
         threads: list[_WatchThread] = []
@@ -313,7 +445,9 @@ class FileWatcher:
             for paths, recursive in groups:
                 if not paths:
                     continue
-                thread = await self._start_thread(paths, recursive, queue, loop)
+                # One thread (the first) also looks for drift (see _drift) now and then.
+                check = None if threads else functools.partial(_drift, plan)
+                thread = await self._start_thread(paths, recursive, queue, loop, check)
                 threads.append(thread)
         except BaseException:
             await _close(threads)
@@ -324,11 +458,13 @@ class FileWatcher:
         self,
         paths: list[str],
         recursive: bool,
-        queue: asyncio.Queue[set[tuple[int, str]] | BaseException],
+        queue: asyncio.Queue[_Item],
         loop: asyncio.AbstractEventLoop,
+        check: Callable[[], set[tuple[int, str]]] | None,
     ) -> _WatchThread:
         while True:
             thread = _WatchThread(paths, recursive, self._poll, self._step_ms, queue, loop)
+            thread.check = check
             try:
                 await asyncio.to_thread(thread.open)
             except FileNotFoundError:
@@ -356,9 +492,14 @@ class FileWatcher:
         """The counted changes (project-relative paths) and whether to re-plan the watches."""
         counted: list[str] = []
         replan = False
-        bases = plan.recursive
         for kind, raw in changes:
             path = self._unalias(raw, plan)
+            if path in plan.dirs and (kind != MODIFIED or _dir_identity(path) != plan.dirs[path]):
+                # A watched directory itself was deleted or moved away: its watch went
+                # with it, even when a new directory already stands at the same path
+                # (``rm -rf src && mkdir src``, a branch switch), so watch again.  Only
+                # its attributes changing (chmod) reports it as modified.
+                replan = True
             if path in plan.exists or path in plan.missing:
                 # A configured path appeared, vanished or was replaced.
                 is_dir = os.path.isdir(path)
@@ -372,13 +513,8 @@ class FileWatcher:
             elif any(m.startswith(path + "/") for m in plan.missing) and os.path.isdir(path):
                 replan = True  # an ancestor of a missing path appeared
                 continue
-            rel = relative(path, bases)
+            rel = self._counted(path, plan)
             if rel is None:
-                if path in plan.files or path in plan.missing:
-                    rel = os.path.basename(path)
-                else:
-                    continue  # a sibling in a parent watched only for a file
-            if not self._counts(path, rel):
                 continue
             if kind == MODIFIED and not self._content_changed(path):
                 continue
@@ -386,8 +522,24 @@ class FileWatcher:
                 self._stat_into(self._stats, path)
             elif kind == DELETED:
                 self._stats.pop(path, None)
-            counted.append(relative(path, [self.root]) or path)
+            counted.append(rel)
         return counted, replan
+
+    def _counted(self, path: str, plan: _Plan) -> str | None:
+        """The project-relative name of ``path`` if a change of it counts, else None."""
+        rel = relative(path, plan.recursive)
+        if rel is None:
+            if path in plan.files or path in plan.missing:
+                rel = os.path.basename(path)
+            else:
+                # Under a configured directory that is gone (its files, found gone by
+                # _missed), else a sibling in a parent watched only for a file.
+                rel = relative(path, sorted(plan.missing))
+                if rel is None:
+                    return None
+        if not self._counts(path, rel):
+            return None
+        return relative(path, [self.root]) or path
 
     def _unalias(self, raw: str, plan: _Plan) -> str:
         """The path without symlinked directories that point back into the watched tree.
@@ -442,7 +594,7 @@ class _WatchThread:
         recursive: bool,
         poll: bool,
         step_ms: int,
-        queue: asyncio.Queue[set[tuple[int, str]] | BaseException],
+        queue: asyncio.Queue[_Item],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.paths = paths
@@ -454,6 +606,8 @@ class _WatchThread:
         self.stop = threading.Event()
         self.notify: RustNotify | None = None
         self.thread: threading.Thread | None = None
+        self.check: Callable[[], set[tuple[int, str]]] | None = None
+        """Called about every :data:`DRIFT_CHECK_EVERY` s; what it returns is posted."""
 
     def open(self) -> None:
         from watchfiles._rust_notify import RustNotify
@@ -464,19 +618,26 @@ class _WatchThread:
         self.thread = threading.Thread(target=self._loop, name="devster-watch", daemon=True)
         self.thread.start()
 
-    def _post(self, item: set[tuple[int, str]] | BaseException) -> None:
+    def _post(self, item: _Item) -> None:
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     def _loop(self) -> None:
         notify = self.notify
         assert notify is not None
+        timeout_ms = round(DRIFT_CHECK_EVERY * 1000)
+        check_at = time.monotonic() + DRIFT_CHECK_EVERY
         while not self.stop.is_set():
             try:
                 # Hand over what was seen at least every BATCH_MS, also while changes keep
                 # coming: the quiet-time logic lives on the loop, and changes held in the
                 # Rust watcher during a long burst would look like quiet.
-                raw = notify.watch(BATCH_MS, self.step_ms, 1000, self.stop)
+                raw = notify.watch(BATCH_MS, self.step_ms, timeout_ms, self.stop)
+                if self.check is not None and time.monotonic() >= check_at:
+                    check_at = time.monotonic() + DRIFT_CHECK_EVERY
+                    drift = self.check()
+                    if drift:
+                        self._post(drift)
             except BaseException as exc:  # reported on the loop, never lost in a thread
                 self._post(exc)
                 return
