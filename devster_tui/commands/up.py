@@ -289,7 +289,11 @@ def _run_engine(args: argparse.Namespace, loaded: LoadedProject, lock: EngineLoc
             async def main_tui() -> int:
                 engine = Engine(loaded)
                 async with hosted(engine, lock, args, tui=True):
-                    return int(await run_cockpit_async(engine, list(args.tasks)))
+                    return int(
+                        await run_cockpit_async(
+                            engine, list(args.tasks), with_dependencies=not args.no_deps
+                        )
+                    )
 
             return asyncio.run(main_tui())
 

@@ -637,7 +637,9 @@ def _store_clock(store: object) -> Clock:
     return time.monotonic
 
 
-async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
+async def run_cockpit_async(
+    engine: Any, selection: Sequence[str] = (), *, with_dependencies: bool = True
+) -> int:
     """Run the cockpit over ``engine`` inside the running loop, then stop the tasks.
 
     Starts the engine (``engine.start(selection)``) unless it already runs, runs the app,
@@ -679,7 +681,7 @@ async def run_cockpit_async(engine: Any, selection: Sequence[str] = ()) -> int:
     code = 1
     try:
         if not engine.store.state.running and hasattr(engine, "start"):
-            await engine.start(selection)
+            await engine.start(selection, with_dependencies=with_dependencies)
         result = await app.run_async()
         code = 0 if result is None else int(result)
     finally:

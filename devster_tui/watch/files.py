@@ -610,6 +610,9 @@ class _WatchThread:
         """Called about every :data:`DRIFT_CHECK_EVERY` s; what it returns is posted."""
 
     def open(self) -> None:
+        # watchfiles' private Rust notifier: its public watch() gives no way to hand
+        # changes over while a burst lasts or to re-arm one path set. pyproject.toml
+        # bounds watchfiles (<1.4) for that reason.
         from watchfiles._rust_notify import RustNotify
 
         self.notify = RustNotify(self.paths, False, self.poll, 100, self.recursive, False)

@@ -324,3 +324,63 @@ def test_up_exit_on_failure_stops_everything_with_the_tasks_code(tmp_path: Path)
         )
     assert done.returncode == 7, done.stdout + done.stderr
     assert "server  * stopped" in done.stdout
+
+
+# -- item 11 and --no-deps ----------------------------------------------------------------
+
+
+def test_item11_an_exit_carries_the_last_lines_of_its_own_run_only(tmp_path: Path) -> None:
+    write_project(
+        tmp_path,
+        """
+        tasks:
+          flaky:
+            cmd: >-
+              n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n;
+              echo "run $n out"; exit 1
+            kind: job
+            restart: {policy: on-failure, max_restarts: 1, backoff: {initial: 10ms}}
+        """,
+    )
+    with runtime_env():
+        done = devster_cli("run", "flaky", cwd=tmp_path, env=dict(os.environ))
+    assert done.returncode == 1, done.stdout + done.stderr
+    exits = [d for t, n, d in events(tmp_path) if t == "task.exited" and n == "flaky"]
+    assert [e["last_lines"] for e in exits] == [["run 1 out"], ["run 2 out"]]
+
+
+def test_item11_a_stop_command_is_announced_as_a_command_not_a_signal(tmp_path: Path) -> None:
+    project = """
+    tasks:
+      svc:
+        cmd: "echo $$$$ > pid; exec sleep 300.1211"  # $$ is devster's escaped $
+        stop: {command: "kill $(cat pid)"}
+      keep: {cmd: "sleep 300.1212"}
+    """
+    with detached(tmp_path, project) as env:
+        assert cli(tmp_path, env, "wait", "svc", "--for", "running").returncode == 0
+        wait_for(lambda: (tmp_path / "pid").exists(), 30, what="the pid file")
+        assert cli(tmp_path, env, "stop", "svc").returncode == 0
+        stopping = [d for t, n, d in events(tmp_path) if t == "task.stopping" and n == "svc"]
+        assert [d["signal"] for d in stopping] == ["command"]
+        assert ps(tmp_path, env)["svc"]["status"] == "stopped"
+
+
+def test_up_no_deps_starts_a_task_without_its_dependencies(tmp_path: Path) -> None:
+    write_project(
+        tmp_path,
+        """
+        tasks:
+          db: {cmd: "sleep 300.1213"}
+          api: {cmd: "sleep 300.1214", depends_on: [db]}
+        """,
+    )
+    with runtime_env():
+        env = dict(os.environ)
+        started = devster_cli("up", "-d", "--no-deps", "api", cwd=tmp_path, env=env, timeout=90)
+        assert started.returncode == 0, started.stdout + started.stderr
+        try:
+            assert cli(tmp_path, env, "wait", "api", "--for", "running").returncode == 0
+            assert ps(tmp_path, env)["db"]["status"] == "defined"
+        finally:
+            devster_cli("down", "--force", cwd=tmp_path, env=env, timeout=60)
