@@ -71,8 +71,8 @@ class RunnerHandle(Protocol):
         ...
 
 
-class EngineCore(Protocol):
-    """What the engine's parts may use of it."""
+class ProjectView(Protocol):
+    """The store, the output and the project: what every part of the engine reads."""
 
     @property
     def store(self) -> Store:
@@ -88,6 +88,10 @@ class EngineCore(Protocol):
     def loaded(self) -> LoadedProject:
         """The project being run."""
         ...
+
+
+class EngineCore(ProjectView, Protocol):
+    """What the engine's parts may use of it."""
 
     @property
     def tasks(self) -> Mapping[str, Task]:
@@ -132,23 +136,9 @@ class EngineCore(Protocol):
         ...
 
 
-class SecretsHolder(Protocol):
-    """What resolving and installing the project's secrets needs of the engine."""
-
-    @property
-    def store(self) -> Store:
-        """State and event log (redaction is installed on it)."""
-        ...
-
-    @property
-    def output(self) -> OutputStore:
-        """Every task's output (redaction is installed on it)."""
-        ...
-
-    @property
-    def loaded(self) -> LoadedProject:
-        """The project being run."""
-        ...
+class SecretsHolder(ProjectView, Protocol):
+    """What resolving and installing the project's secrets needs of the engine (redaction
+    is installed on its store and output)."""
 
     secrets: SecretValues | None
     """The resolved secrets (None until resolved)."""
