@@ -209,6 +209,8 @@ def test_item5_a_runtime_dir_owned_by_another_user_is_refused_in_one_line(
             assert str(foreign) in line and "another user" in line, line
         assert not (foreign / "devster").exists()
     finally:
+        # Where the refusal regressed, `up -d` left an engine running: end it.
+        cli(tmp_path, {**os.environ, "XDG_RUNTIME_DIR": str(foreign)}, "down", "--force")
         shutil.rmtree(foreign, ignore_errors=True)
 
 
