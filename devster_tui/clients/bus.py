@@ -163,11 +163,29 @@ class EventBus:
             try:
                 await asyncio.wait_for(asyncio.shield(task), grace)
             except (TimeoutError, Exception):
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await _cancel_within(task, grace)
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await asyncio.wait_for(self._nc.drain(), grace)
+
+
+async def _cancel_within(task: asyncio.Task[None], limit: float) -> None:
+    """Cancel ``task`` and wait for it, at most ``limit`` seconds.
+
+    Why not one ``cancel()`` and an unbounded wait: nats-py's ``connect`` can swallow a
+    cancellation that lands while it retries a server and go on retrying, and then closing
+    the bus (and with it the engine's shutdown) hung.  The cancel is repeated until the
+    task ends; one that still runs after ``limit`` is abandoned with a log line.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not task.done() and loop.time() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+    if not task.done():
+        log.warning("event bus: the connection attempt did not end when cancelled; left")
+    elif not task.cancelled() and task.exception() is not None:
+        log.debug("event bus task ended with an error", exc_info=task.exception())
 
 
 async def read_events(
