@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from devster_tui.engine.gates import Gates
 from devster_tui.engine.pipes import PipeManager
@@ -182,19 +182,26 @@ async def _approve(engine: CommandTarget, command: Command) -> CommandResult:
 
 
 async def _set_watch(engine: CommandTarget, command: Command) -> CommandResult:
-    for name in command.tasks:
-        current = engine.store.state.tasks[name].watching
-        enabled = (not current) if command.enabled is None else command.enabled
-        engine.store.dispatch(T.TASK_WATCH, name, enabled=enabled)
+    _toggle(engine, command, "watching", T.TASK_WATCH)
     return CommandResult(True, "file watching updated")
 
 
 async def _set_autorestart(engine: CommandTarget, command: Command) -> CommandResult:
-    for name in command.tasks:
-        current = engine.store.state.tasks[name].autorestart
-        enabled = (not current) if command.enabled is None else command.enabled
-        engine.store.dispatch(T.TASK_AUTORESTART, name, enabled=enabled)
+    _toggle(engine, command, "autorestart", T.TASK_AUTORESTART)
     return CommandResult(True, "auto-restart updated")
+
+
+def _toggle(
+    engine: CommandTarget,
+    command: Command,
+    flag: Literal["watching", "autorestart"],
+    event: Literal["task.watch", "task.autorestart"],
+) -> None:
+    """Set a per-task switch: to ``command.enabled``, or flipped when that is None."""
+    for name in command.tasks:
+        current = bool(getattr(engine.store.state.tasks[name], flag))
+        enabled = (not current) if command.enabled is None else command.enabled
+        engine.store.dispatch(event, name, enabled=enabled)
 
 
 async def _send_stdin(engine: CommandTarget, command: Command) -> CommandResult:
