@@ -116,17 +116,18 @@ def test_item2_up_d_with_only_watched_jobs_not_autostarted_stays_up(tmp_path: Pa
         assert cli(tmp_path, env, "wait", "build", "--for", "succeeded").returncode == 0
 
 
+WATCHED_JOB = """
+observers:
+  src: {files: {paths: [src/]}}
+tasks:
+  build: {cmd: "echo built", kind: job, triggers: [src]}
+"""
+"""A job that a file change in src/ runs again."""
+
+
 def test_item2_up_no_tui_keeps_a_watched_job_alive_until_ctrl_c(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
-    write_project(
-        tmp_path,
-        """
-        observers:
-          src: {files: {paths: [src/]}}
-        tasks:
-          build: {cmd: "echo built", kind: job, triggers: [src]}
-        """,
-    )
+    write_project(tmp_path, WATCHED_JOB)
     with runtime_env():
         proc = subprocess.Popen(
             [sys.executable, "-m", "devster_tui", "up", "--no-tui"],
@@ -158,15 +159,7 @@ def test_item2_up_no_tui_keeps_a_watched_job_alive_until_ctrl_c(tmp_path: Path) 
 
 def test_item2_exit_when_done_keeps_the_old_behaviour_for_scripts(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
-    write_project(
-        tmp_path,
-        """
-        observers:
-          src: {files: {paths: [src/]}}
-        tasks:
-          build: {cmd: "echo built", kind: job, triggers: [src]}
-        """,
-    )
+    write_project(tmp_path, WATCHED_JOB)
     with runtime_env():
         done = devster_cli("up", "--no-tui", "--exit-when-done", cwd=tmp_path, env=dict(os.environ))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -32,6 +32,7 @@ from devster_tui.state.events import Event, T
 from devster_tui.state.model import Status
 from devster_tui.state.payloads import PAYLOADS, dispatch_overloads, documented_keys, markdown
 from devster_tui.state.store import Store
+from tests.helpers import devster_cli
 from tests.helpers.scenario import At, Scenario, check, ev
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -387,14 +388,7 @@ def test_the_conformance_check_finds_wrong_payloads() -> None:
 
 def devster(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "devster_tui", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return devster_cli(*args, cwd=ROOT, env=env)
 
 
 def old_events() -> list[dict[str, Any]]:
